@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 import uuid
 
@@ -267,7 +268,7 @@ def _run_distributed(client, dsk, keys, progress):
             bar = None
     n_done, step = 0, max(1, len(futures) // 10)
     try:
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             if fut.status == "error":
                 for other in futures:
                     other.cancel()
@@ -281,3 +282,15 @@ def _run_distributed(client, dsk, keys, progress):
         if bar is not None:
             bar.close()
     client.gather(futures)
+
+
+class _CallableModule(type(sys.modules[__name__])):
+    """``import sketchla.measure`` rebinds ``sketchla.measure`` to this module
+    (the import system sets the package attribute), shadowing the function of
+    the same name; making the module callable keeps ``sk.measure(...)`` working."""
+
+    def __call__(self, *args, **kwargs):
+        return measure(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
