@@ -84,13 +84,13 @@ def check_k_D(k, D, k_name: str = "k", D_name: str = "D") -> tuple[int, int]:
 # --------------------------------------------------------------------------- dense bases
 
 
-def as_matrix(Q, name: str):
+def as_matrix(Q, name: str, *, wrap_zarr: bool = True):
     """Check that ``Q`` is a real float32/float64 ``D×k`` array with 1 <= k <= D.
 
-    Zarr arrays are wrapped as Dask arrays (so they are streamed, not loaded).
-    Returns the (possibly wrapped) array.
+    Zarr arrays are wrapped as Dask arrays (so products are streamed, not
+    loaded) unless ``wrap_zarr=False``. Returns the (possibly wrapped) array.
     """
-    if is_zarr(Q):
+    if wrap_zarr and is_zarr(Q):
         import dask.array as da
 
         Q = da.from_zarr(Q)

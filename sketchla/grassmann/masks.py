@@ -27,7 +27,6 @@ from ._validate import (
     check_positive_int,
     check_rows_cols_bounded,
     check_tol,
-    is_zarr,
     mask_indices,
     to_host,
 )
@@ -74,13 +73,8 @@ def hamming(m1, m2, *, D: int | None = None) -> int:
 
 
 def _basis_for_rows(Q, name="Q"):
-    """Validate a tall D×n array without wrapping Zarr (rows are gathered directly)."""
-    if is_zarr(Q):
-        if len(Q.shape) != 2:
-            raise ValueError(f"{name} must be a 2-D D×n matrix, got shape {tuple(Q.shape)}")
-        as_matrix(Q, name)  # dtype/shape checks on a lazy Dask view
-        return Q
-    return as_matrix(Q, name)
+    """Validate a tall D×n array; Zarr stays Zarr (its rows are gathered directly)."""
+    return as_matrix(Q, name, wrap_zarr=False)
 
 
 def mask_overlap(indices, Q, *, check: bool = True, tol=None) -> float:
