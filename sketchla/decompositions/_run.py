@@ -1,0 +1,120 @@
+"""Plumbing shared by SEIGH and SSVD: validation, the run store, stage records.
+
+A decomposition run is a sequence of resumable stages over one
+:class:`sketchla.store.RunStore`:
+
+1. measurements (``sketchla.measure``: per-chunk completion records),
+2. orthonormalisation of the outer sketch(es) by streaming TSQR into Zarr,
+3. thin products with the test matrices and the small core solve,
+
+and each finished stage is recorded in the store, so re-running with the same
+store continues where a crash left off and never recomputes finished work.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import numbers
+import tempfile
+import weakref
+
+import dask.array as da
+import numpy as np
+
+from ..backend import check_float_dtype
+from ..cluster import client_context
+from ..store import RunStore
+
+log = logging.getLogger(__name__)
+
+#: target bytes of one row block of a thin (D × n) array
+_BLOCK_BYTES = 64 * 2**20
+
+
+@contextlib.contextmanager
+def schedulers(client):
+    """Resolve ``client`` once (see :mod:`sketchla.cluster`) for a whole run.
+
+    Yields ``(for_measure, for_linalg)``: what :func:`sketchla.measure` takes
+    (a Client or ``"threads"``) and what the :mod:`sketchla.linalg` routines
+    take (a Client, or ``None`` for the in-process scheduler). A cluster
+    created here is closed when the run ends.
+    """
+    from distributed import Client
+
+    with client_context(client) as c:
+        yield c, (c if isinstance(c, Client) else None)
+
+
+def check_sizes(n_outer, n_inner, D: int) -> tuple[int, int]:
+    """Validate ``1 ≤ n_outer ≤ n_inner ≤ D`` (paper Alg. 1/2 inputs)."""
+    for name, v in (("n_outer", n_outer), ("n_inner", n_inner)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {v!r}")
+        if v <= 0:
+            raise ValueError(f"{name}={v} must be positive")
+    if n_outer > n_inner:
+        raise ValueError(f"n_outer={n_outer} must not exceed n_inner={n_inner} (paper Alg. 1/2: n_O ≤ n_I)")
+    if n_inner > D:
+        raise ValueError(f"n_inner={n_inner} must not exceed the operator dimension {D}")
+    return int(n_outer), int(n_inner)
+
+
+def check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be a non-negative integer")
+    return int(seed)
+
+
+def row_chunk(n_cols: int, dtype) -> int:
+    """Rows per block so that one ``rows × n_cols`` block is about 64 MiB."""
+    return max(1, _BLOCK_BYTES // (max(1, n_cols) * np.dtype(dtype).itemsize))
+
+
+def open_run(store, params: dict) -> RunStore:
+    """Open (or create) the run store; ``store=None`` makes a temporary one.
+
+    A temporary store lives in a fresh directory removed when the returned
+    object is garbage collected (results keep a reference to it).
+    """
+    if store is None:
+        tmp = tempfile.TemporaryDirectory(prefix="sketchla-run-")
+        run = RunStore.open(tmp.name + "/run.zarr", params)
+        run._tmpdir = tmp  # keep the directory alive with the store
+        weakref.finalize(run, tmp.cleanup)
+        return run
+    if isinstance(store, RunStore):
+        store = store.path
+    return RunStore.open(store, params)
+
+
+def orthonormalize(run: RunStore, sketch: da.Array, name: str, client=None) -> "zarr.Array":  # noqa: F821
+    """Stage: ``Q ← qr(sketch)`` by streaming TSQR into ``run[name]`` (Alg. 1 l.4–5, Alg. 2 l.3)."""
+    from ..linalg import tsqr
+
+    D, n = sketch.shape
+    if run.get_stage(name) is not None:
+        log.info("stage %s already complete in %s; skipping QR", name, run.path)
+        return run.group[name]
+    out = run.array(name, (D, n), chunks=(row_chunk(n, sketch.dtype), n), dtype=sketch.dtype)
+    log.info("orthonormalising %s (%d × %d) by TSQR", name, D, n)
+    tsqr(sketch, out=out, client=client)
+    run.set_stage(name, {"shape": [D, n]})
+    return out
+
+
+def save_small(run: RunStore, stage: str, arrays: dict) -> None:
+    """Write small in-memory results (core factors, spectra) and mark ``stage`` done."""
+    for key, value in arrays.items():
+        value = np.asarray(value)
+        arr = run.array(key, value.shape, chunks=value.shape or (1,), dtype=value.dtype)
+        arr[...] = value
+    run.set_stage(stage, {"arrays": sorted(arrays)})
+
+
+def load_small(run: RunStore, names) -> list[np.ndarray]:
+    return [np.asarray(run.group[name][...]) for name in names]
+
+
+def dtype_param(dtype) -> str:
+    return str(check_float_dtype(dtype))

@@ -1,0 +1,110 @@
+"""SEIGH: single-pass sketched eigendecomposition of a symmetric operator (paper Alg. 2).
+
+Measurements (Alg. 2 lines 1–2) are ``Y = A Ω`` with ``Ω = [Ω_O, Ω_I]``
+(``D × n_I``, Gaussian, seeded); the first ``n_O`` columns are the outer sketch
+``M_O = A Ω_O`` and are *recycled*: the inner sketch is ``M_I = Υᵀ Y`` with an
+independent ``Υ`` (``D × n_I``). So exactly ``n_I`` operator applications are
+made. ``Q`` comes from streaming TSQR of ``M_O`` (line 3); the thin products
+``ΥᵀY``, ``ΥᵀQ`` and ``ΩᵀQ`` are streamed over row blocks; the ``n_O × n_O``
+core is solved in float64 (lines 4–8, :func:`._core.seigh_core`). The
+eigenvectors ``Q U`` are never materialised in memory: they are a lazy Dask
+product over the ``Q`` stored in Zarr.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import dask.array as da
+
+from ..backend import check_float_dtype
+from ..linalg import inner
+from ..measure import measure
+from ..operators import aslinearoperator
+from ..random import TestMatrix
+from ._core import seigh_core
+from ._run import check_seed, check_sizes, open_run, orthonormalize, row_chunk, save_small, schedulers
+from .results import SEIGHResult
+
+log = logging.getLogger(__name__)
+
+
+def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
+          *, progress=True, test_kind="gaussian", n_probes=0) -> SEIGHResult:
+    """Sketched eigendecomposition ``A ≈ (QU) Λ (QU)ᵀ`` of a symmetric ``D × D`` operator.
+
+    Parameters
+    ----------
+    op : anything :func:`sketchla.aslinearoperator` accepts; must be square and
+        symmetric (symmetry is the caller's promise: it is not checked, since
+        that would cost extra operator applications).
+    n_outer : ``n_O``, rank of the returned decomposition.
+    n_inner : ``n_I ≥ n_O``, number of operator applications (inner sketch size).
+    seed : non-negative int; every test matrix block is a pure function of
+        ``(seed, matrix name, block)``, so results do not depend on chunking.
+    store : path of a Zarr run store (created, or resumed if it holds a run
+        with the same parameters; one with other parameters is refused), or
+        ``None`` for a temporary store removed with the result.
+    client : Dask client / scheduler address / ``None`` (see :mod:`sketchla.cluster`).
+    dtype : ``"float32"`` (default, as the paper) or ``"float64"`` for the
+        measurements and ``Q``; the core solve is always float64.
+    chunk : columns per measurement task (default: chosen by the measurement engine).
+    n_probes : if > 0, that many extra Gaussian probe applications are made
+        afterwards for an a-posteriori error estimate (``result.error``).
+
+    Returns
+    -------
+    SEIGHResult with ``eigenvalues`` (n_O,) sorted by descending ``|λ|`` (signs
+    kept) and lazy ``eigenvectors`` (D × n_O).
+    """
+    t_start = time.perf_counter()
+    op = aslinearoperator(op)
+    D, D_R = op.shape
+    if D != D_R:
+        raise ValueError(f"seigh needs a square (symmetric) operator, got shape {op.shape}; use ssvd for rectangular operators")
+    n_outer, n_inner = check_sizes(n_outer, n_inner, D)
+    seed = check_seed(seed)
+    dt = check_float_dtype(dtype)
+    params = {
+        "algorithm": "seigh", "shape": [D, D], "n_outer": n_outer, "n_inner": n_inner,
+        "seed": seed, "dtype": str(dt), "test_kind": test_kind,
+    }
+    run = open_run(store, params)
+    timings = dict(run.get_stage("timings") or {})
+
+    omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
+    upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
+
+    if run.get_stage("core") is None:
+        with schedulers(client) as (c_measure, c_linalg):
+            t0 = time.perf_counter()
+            # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
+            Y = measure(op, omega, run, "Y", chunk=chunk, client=c_measure, progress=progress)
+            timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            # line 3: Q = qr(M_O), streamed into the store
+            Q = orthonormalize(run, da.from_zarr(Y)[:, :n_outer], "Q", client=c_linalg)
+            timings["qr"] = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            rc = row_chunk(n_inner, dt)
+            # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
+            M_I, ups_Q = inner(upsilon.to_dask(row_chunk=rc), [Y, Q], client=c_linalg)
+            omega_Q = inner(omega.to_dask(row_chunk=rc), Q, client=c_linalg)
+            timings["thin_products"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        # lines 4-8: pseudoinverses by least squares, symmetric core, eigh
+        lam, U = seigh_core(M_I, ups_Q, omega_Q)
+        timings["core_solve"] = time.perf_counter() - t0
+        save_small(run, "core", {"eigenvalues": lam, "core_U": U})
+        run.set_stage("timings", timings)
+        log.info("seigh done in %.1f s: %s", time.perf_counter() - t_start, timings)
+    else:
+        log.info("seigh: store %s already holds a finished run; reopening", run.path)
+
+    result = SEIGHResult.from_store(run)
+    if n_probes:
+        result.estimate_error(op, n_probes, client=client, progress=progress)
+    return result

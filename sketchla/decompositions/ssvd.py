@@ -1,0 +1,96 @@
+"""SSVD: single-pass sketched SVD of Tropp et al. (2019), paper Alg. 1.
+
+Measurements (Alg. 1 lines 1–3), ``n_I + 2·n_O`` operator applications:
+
+* ``Aᵀ Υ_O`` (``D_R × n_O``, adjoint applications) — the transpose of ``M_LO*``,
+* ``A [Ω_O, Ω_I]`` (``D_L × (n_O + n_I)``, one measurement pass): the first
+  ``n_O`` columns are ``M_RO``, the rest ``A Ω_I``, whose product with an
+  independent ``Υ_I`` is the inner sketch ``M_I = Υ_Iᵀ A Ω_I`` (line 3).
+
+Then ``Q = qr(Aᵀ Υ_O)`` and ``P = qr(A Ω_O)`` by streaming TSQR (lines 4–5),
+the thin products ``Υ_Iᵀ [AΩ_I, P]`` and ``Ω_Iᵀ Q`` are streamed over row
+blocks, and the ``n_O × n_O`` core is solved in float64 (lines 6–8).
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import dask.array as da
+
+from ..backend import check_float_dtype
+from ..linalg import inner
+from ..measure import measure
+from ..operators import aslinearoperator
+from ..random import TestMatrix
+from ._core import ssvd_core
+from ._run import check_seed, check_sizes, open_run, orthonormalize, row_chunk, save_small, schedulers
+from .results import SSVDResult
+
+log = logging.getLogger(__name__)
+
+
+def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
+         *, progress=True, test_kind="gaussian", n_probes=0) -> SSVDResult:
+    """Sketched SVD ``A ≈ U diag(S) Vh`` of a ``D_L × D_R`` operator with an adjoint.
+
+    Parameters are those of :func:`sketchla.seigh`; ``op`` must provide
+    ``rmatmat`` (the adjoint), and ``n_O ≤ n_I ≤ min(D_L, D_R)``.
+
+    Returns
+    -------
+    SSVDResult with ``S`` (n_O,) descending and lazy ``U`` (D_L × n_O), ``Vh`` (n_O × D_R).
+    """
+    t_start = time.perf_counter()
+    op = aslinearoperator(op)
+    D_L, D_R = op.shape
+    if not getattr(op, "has_adjoint", True):
+        raise ValueError("ssvd needs the adjoint of op (rmatmat); pass rmatmat= to sketchla.aslinearoperator")
+    n_outer, n_inner = check_sizes(n_outer, n_inner, min(D_L, D_R))
+    seed = check_seed(seed)
+    dt = check_float_dtype(dtype)
+    params = {
+        "algorithm": "ssvd", "shape": [D_L, D_R], "n_outer": n_outer, "n_inner": n_inner,
+        "seed": seed, "dtype": str(dt), "test_kind": test_kind,
+    }
+    run = open_run(store, params)
+    timings = dict(run.get_stage("timings") or {})
+
+    ups_outer = TestMatrix((D_L, n_outer), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt)
+    omega = TestMatrix((D_R, n_outer + n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
+    ups_inner = TestMatrix((D_L, n_inner), seed=seed, name="upsilon_inner", kind=test_kind, dtype=dt)
+
+    if run.get_stage("core") is None:
+        with schedulers(client) as (c_measure, c_linalg):
+            t0 = time.perf_counter()
+            # Alg. 1 lines 1-3: (M_LO*)ᵀ = Aᵀ Υ_O and A [Ω_O, Ω_I]
+            Y_left = measure(op, ups_outer, run, "Y_left", adjoint=True, chunk=chunk, client=c_measure,
+                             progress=progress)
+            Y = measure(op, omega, run, "Y", chunk=chunk, client=c_measure, progress=progress)
+            timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            Y_d = da.from_zarr(Y)
+            Q = orthonormalize(run, da.from_zarr(Y_left), "Q", client=c_linalg)  # line 4
+            P = orthonormalize(run, Y_d[:, :n_outer], "P", client=c_linalg)  # line 5
+            timings["qr"] = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
+            M_I, ups_P = inner(ups_inner.to_dask(row_chunk=row_chunk(n_inner, dt)), [Y_d[:, n_outer:], P],
+                               client=c_linalg)
+            omega_I = omega.to_dask(row_chunk=row_chunk(n_outer + n_inner, dt))[:, n_outer:]
+            omega_Q = inner(omega_I, Q, client=c_linalg)
+            timings["thin_products"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        U, S, Vh = ssvd_core(M_I, ups_P, omega_Q)  # lines 6-8
+        timings["core_solve"] = time.perf_counter() - t0
+        save_small(run, "core", {"singular_values": S, "core_U": U, "core_Vh": Vh})
+        run.set_stage("timings", timings)
+        log.info("ssvd done in %.1f s: %s", time.perf_counter() - t_start, timings)
+
+    result = SSVDResult.from_store(run)
+    if n_probes:
+        result.estimate_error(op, n_probes, client=client, progress=progress)
+    return result
