@@ -71,6 +71,20 @@ def row_chunk(n_cols: int, dtype) -> int:
     return max(1, _BLOCK_BYTES // (max(1, n_cols) * np.dtype(dtype).itemsize))
 
 
+def generator_rows(D: int) -> int:
+    """Row chunk for generating a test matrix as a Dask array in the thin products.
+
+    Whole row tiles of :class:`sketchla.random.TestMatrix` (``TILE_ROWS``
+    rows): a chunk that ends inside a tile would redraw that tile's prefix
+    for every chunk, so generation (the dominant cost of the thin products
+    for cheap operators) is done once per tile. The streamed products slice
+    these chunks further, so only one chunk per thread is held at a time.
+    """
+    from ..random import TILE_ROWS
+
+    return min(max(D, 1), TILE_ROWS)
+
+
 def open_run(store, params: dict) -> RunStore:
     """Open (or create) the run store; ``store=None`` makes a temporary one.
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..random import TestMatrix
 from ..store import RunStore
-from ._run import load_small, row_chunk
+from ._run import generator_rows, load_small, row_chunk
 from .errors import ErrorEstimate, error_from_probes
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def _probe_residual_sq(run: RunStore, op, basis, W_fn, n_probes: int, seed, clie
     seed = run.params["seed"] if seed is None else seed
     probe = TestMatrix((D_R, int(n_probes)), seed=seed, name="probe", dtype=basis.dtype)
     AG = measure(op, probe, run, f"probe{n_probes}_s{seed}", client=client, progress=progress)
-    W = W_fn(probe.to_dask(row_chunk=row_chunk(n_probes, basis.dtype)))
+    W = W_fn(probe.to_dask(row_chunk=generator_rows(D_R)))
     E = da.from_zarr(AG).astype(np.float64) - da.from_zarr(basis).astype(np.float64) @ W
     return np.asarray((E * E).sum(axis=0).compute())
 

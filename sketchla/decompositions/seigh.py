@@ -23,7 +23,7 @@ from ..measure import measure
 from ..operators import aslinearoperator
 from ..random import TestMatrix
 from ._core import seigh_core
-from ._run import check_seed, check_sizes, open_run, orthonormalize, row_chunk, save_small, schedulers
+from ._run import check_seed, check_sizes, open_run, orthonormalize, save_small, schedulers, generator_rows
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
             timings["qr"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            rc = row_chunk(n_inner, dt)
+            rc = generator_rows(D)
             # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
             M_I, ups_Q = inner(upsilon.to_dask(row_chunk=rc), [Y, Q], client=c_linalg)
             omega_Q = inner(omega.to_dask(row_chunk=rc), Q, client=c_linalg)

@@ -24,7 +24,7 @@ from ..measure import measure
 from ..operators import aslinearoperator
 from ..random import TestMatrix
 from ._core import ssvd_core
-from ._run import check_seed, check_sizes, open_run, orthonormalize, row_chunk, save_small, schedulers
+from ._run import check_seed, check_sizes, open_run, orthonormalize, save_small, schedulers, generator_rows
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,9 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
 
             t0 = time.perf_counter()
             # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
-            M_I, ups_P = inner(ups_inner.to_dask(row_chunk=row_chunk(n_inner, dt)), [Y_d[:, n_outer:], P],
+            M_I, ups_P = inner(ups_inner.to_dask(row_chunk=generator_rows(D_L)), [Y_d[:, n_outer:], P],
                                client=c_linalg)
-            omega_I = omega.to_dask(row_chunk=row_chunk(n_outer + n_inner, dt))[:, n_outer:]
+            omega_I = omega.to_dask(row_chunk=generator_rows(D_R))[:, n_outer:]
             omega_Q = inner(omega_I, Q, client=c_linalg)
             timings["thin_products"] = time.perf_counter() - t0
 
