@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.stats
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,8 @@ class ErrorEstimate:
             raise ValueError(f"confidence={confidence!r} must lie strictly between 0 and 1")
         a = 1.0 - confidence
         q = self.n_probes
+        import scipy.stats  # ~2 s to import: only when an interval is asked for
+
         hi_q = scipy.stats.chi2.ppf(1.0 - a / 2.0, q)
         lo_q = scipy.stats.chi2.ppf(a / 2.0, q)
         return (self.frobenius * np.sqrt(q / hi_q), self.frobenius * np.sqrt(q / lo_q))
