@@ -21,6 +21,7 @@ adjoint, so ``rmatmat`` falls back to ``matmat``.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import threading
@@ -326,6 +327,7 @@ class _DuckOperator(CallableOperator):
 # ---------------------------------------------------------------------------
 _RECIPE_CACHE: dict[str, LinearOperator] = {}
 _RECIPE_LOCK = threading.Lock()
+_APPLY_LOCKS: dict = {}  # token -> Lock, for recipes with thread_safe=False
 
 
 class RecipeOperator(LinearOperator):
@@ -341,10 +343,18 @@ class RecipeOperator(LinearOperator):
     ``has_adjoint``: declare it (``True`` for an operator with ``rmatmat``);
     when ``None`` it is true for ``symmetric=True``, otherwise the operator is
     built locally once to find out.
+
+    ``thread_safe=False`` serialises the applications of the built operator
+    within a process (one lock per recipe). Needed for operators that are not
+    reentrant across threads — e.g. ``torch.func`` transforms (curvlinops'
+    HVPs use ``jvp``/``vmap``), whose process-global "AD levels" get
+    corrupted when two Dask threads apply them at once. The operator can then
+    use all cores itself (torch intra-op threads), while other Dask threads
+    keep generating test blocks and writing results.
     """
 
     def __init__(self, factory, *args, shape, dtype="float32", symmetric=False,
-                 has_adjoint=None, token=None, **kwargs):
+                 has_adjoint=None, token=None, thread_safe=True, **kwargs):
         if not callable(factory):
             raise TypeError(f"factory must be callable, got {type(factory).__name__}")
         super().__init__(shape, dtype, symmetric=symmetric)
@@ -355,6 +365,7 @@ class RecipeOperator(LinearOperator):
 
             token = tokenize(factory, args, kwargs, self.shape, self.dtype.name, self.symmetric)
         self.token = str(token)
+        self.thread_safe = bool(thread_safe)
 
     def build(self) -> LinearOperator:
         """The built operator of this process (built on first call, then cached)."""
@@ -384,11 +395,21 @@ class RecipeOperator(LinearOperator):
             self._has_adjoint = bool(self.symmetric or self.build().has_adjoint)
         return bool(self._has_adjoint)
 
+    def _apply_lock(self):
+        if self.thread_safe:
+            return contextlib.nullcontext()
+        with _RECIPE_LOCK:
+            return _APPLY_LOCKS.setdefault(self.token, threading.Lock())
+
     def _matmat(self, X):
-        return self.build().matmat(X)
+        op = self.build()
+        with self._apply_lock():
+            return op.matmat(X)
 
     def _rmatmat(self, Y):
-        return self.build().rmatmat(Y)
+        op = self.build()
+        with self._apply_lock():
+            return op.rmatmat(Y)
 
     def __dask_tokenize__(self):
         return ("sketchla.RecipeOperator", self.token)

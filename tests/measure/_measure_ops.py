@@ -82,3 +82,26 @@ def build_sparse(D_L, D_R, seed, log_dir):
     with open(os.path.join(log_dir, f"{os.getpid()}-{uuid.uuid4().hex}"), "w"):
         pass
     return sparse_matrix(D_L, D_R, seed)
+
+
+class NonReentrant:
+    """Operator that fails if two threads apply it at once (like torch.func transforms)."""
+
+    def __init__(self, D):
+        import threading
+        import time
+
+        self.shape, self.dtype = (D, D), np.dtype("float64")
+        self._busy = threading.Lock()
+        self._sleep = time.sleep
+
+    def matmat(self, X):
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError("concurrent application of a non-reentrant operator")
+        try:
+            self._sleep(0.02)
+            return 2.0 * X
+        finally:
+            self._busy.release()
+
+    rmatmat = matmat

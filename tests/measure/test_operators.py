@@ -2,6 +2,7 @@
 import os
 import pickle
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -198,3 +199,23 @@ def test_cupy_blocks_round_trip():
         np.testing.assert_allclose(cupy.asnumpy(out), A @ X, rtol=1e-12)
         out_np = op.matmat(X)
         assert isinstance(out_np, np.ndarray)
+
+
+def test_recipe_thread_safe_false_serialises_applications(tmp_path):
+    """thread_safe=False: concurrent Dask threads never enter the built operator at once."""
+    from sketchla.measure import measure
+    from sketchla.random import TestMatrix
+    from sketchla.store import RunStore
+
+    rec = RecipeOperator(ops.NonReentrant, 16, shape=(16, 16), dtype="float64", symmetric=True,
+                         thread_safe=False)
+    om = TestMatrix((16, 12), seed=0, name="omega", dtype="float64")
+    st = RunStore.open(str(tmp_path / "run"), {"t": 1})
+    Y = measure(rec, om, st, "Y", chunk=1, client="threads", progress=False)
+    np.testing.assert_array_equal(Y[...], 2.0 * om.toarray())
+    # and the same operator without the lock does get entered concurrently (so the test can fail)
+    loose = RecipeOperator(ops.NonReentrant, 16, shape=(16, 16), dtype="float64", symmetric=True, token="loose")
+    st2 = RunStore.open(str(tmp_path / "run2"), {"t": 2})
+    with pytest.raises(Exception, match="concurrent"):
+        with dask.config.set(num_workers=4):
+            measure(loose, om, st2, "Y", chunk=1, client="threads", progress=False)
