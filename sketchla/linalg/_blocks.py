@@ -28,6 +28,8 @@ from contextlib import nullcontext
 
 import dask
 import dask.array as da
+import dask.local
+import dask.threaded
 import numpy as np
 import zarr
 
@@ -140,12 +142,13 @@ class _Source:
         else:
             want = "1-D or 2-D" if allow_vector else "2-D (D×n)"
             raise ValueError(f"{name} must be {want}, got an array with shape {tuple(x.shape)}")
+        if any(isinstance(s, float) and math.isnan(s) for s in x.shape):
+            raise ValueError(f"{name} has unknown shape {x.shape}; call "
+                             f"{name}.compute_chunk_sizes() first")
         self.array = x
         self.dtype = check_float_dtype(x.dtype, f"{name}.dtype")
         self.n_rows = int(x.shape[0])
         self.n_cols = 1 if self.vector else int(x.shape[1])
-        if any(isinstance(s, float) and math.isnan(s) for s in x.shape):
-            raise ValueError(f"{name} has unknown shape {x.shape}; call compute_chunk_sizes() first")
 
     @property
     def shape(self):
@@ -211,7 +214,8 @@ def check_finite_block(block, name: str, index: int, start: int, stop: int):
 
 
 # --------------------------------------------------------------------------- outputs
-def prepare_out(out, shape, dtype, chunk_rows: int, name: str = "out"):
+def prepare_out(out, shape, dtype, chunk_rows: int, name: str = "out", *,
+                strict_dtype: bool = False):
     """Validate ``out`` (a writable ``zarr.Array`` of ``shape``) or create it at a path.
 
     ``out`` may be ``None`` (returned as is), a ``zarr.Array`` opened writable
@@ -219,6 +223,8 @@ def prepare_out(out, shape, dtype, chunk_rows: int, name: str = "out"):
     ``os.PathLike``: a new array is created there with chunks
     ``(chunk_rows, n)`` and no compressor (noise does not compress); an
     existing Zarr array at the path is reused only if its shape matches.
+    An existing array's dtype must be float and not narrower than ``dtype``
+    (exactly ``dtype`` when ``strict_dtype``, i.e. the caller asked for one).
     Raises ``ValueError`` (naming ``name``) for anything that cannot be written,
     before any computation starts.
     """
@@ -248,21 +254,31 @@ def prepare_out(out, shape, dtype, chunk_rows: int, name: str = "out"):
         raise TypeError(f"{name} must be None, a path or a zarr.Array, got {type(out).__name__}")
     if tuple(out.shape) != shape:
         raise ValueError(f"{name} has shape {tuple(out.shape)}, expected {shape}")
-    check_float_dtype(out.dtype, f"{name}.dtype")
+    out_dt = check_float_dtype(out.dtype, f"{name}.dtype")
+    want = np.dtype(dtype)
+    if strict_dtype and out_dt != want:
+        raise ValueError(f"{name}.dtype={out_dt} does not match dtype={want}")
+    if out_dt.itemsize < want.itemsize:
+        raise ValueError(
+            f"{name}.dtype={out_dt} would lose the precision of the {want} result; "
+            f"give a {want} {name} (or pass dtype='{out_dt}' to accept the rounding)"
+        )
     if out.read_only:
         raise ValueError(f"{name} is opened read-only; open it with mode='r+' or 'a'")
     return out
 
 
 def write_block(out, start: int, stop: int, block, gpu: bool = False):
-    """Write ``block`` into rows ``start:stop`` of the Zarr array ``out``."""
+    """Write ``block`` into rows ``start:stop`` of the Zarr array ``out``.
+
+    Writes go through host memory (a CuPy block is copied to the host first):
+    the bytes must reach the store's host-side I/O anyway, and the stored
+    chunks then read back the same with or without ``gpu``.
+    """
+    del gpu  # reads may go straight to the GPU; writes always leave from the host
     if out.ndim == 1:
         block = block.reshape(-1)
-    if gpu:
-        with zarr.config.enable_gpu():
-            out[start:stop] = block
-    else:
-        out[start:stop] = asnumpy(block)
+    out[start:stop] = asnumpy(block)
 
 
 # --------------------------------------------------------------------------- running
@@ -270,8 +286,88 @@ def new_prefix(name: str) -> str:
     return f"sketchla-{name}-{uuid.uuid4().hex[:12]}"
 
 
-def compute(*objs, client=None):
-    """``dask.compute`` on ``client`` if given, else on the active scheduler."""
+def _active_client(client):
+    """``client``, or the default ``distributed.Client`` if Dask would use one, else None."""
     if client is not None:
-        return dask.compute(*objs, scheduler=client.get)
-    return dask.compute(*objs)
+        return client
+    scheduler = dask.base.get_scheduler()
+    owner = getattr(scheduler, "__self__", None)
+    if owner is not None and type(owner).__name__ == "Client":
+        return owner
+    return None
+
+
+def _worker_threads(client) -> tuple[int, bool]:
+    """``(threads, in_process)`` of the scheduler that will run the tasks."""
+    c = _active_client(client)
+    if c is None:
+        scheduler = dask.base.get_scheduler()
+        if scheduler is dask.local.get_sync:
+            return 1, True
+        n = dask.config.get("num_workers", None) or getattr(dask.threaded, "CPU_COUNT", None)
+        return int(n or os.cpu_count() or 1), True
+    workers = c.scheduler_info(n_workers=-1).get("workers", {}) if _accepts_n_workers(c) \
+        else c.scheduler_info().get("workers", {})
+    threads = sum(int(w.get("nthreads", 1)) for w in workers.values()) or 1
+    in_process = bool(workers) and all(str(a).startswith("inproc://") for a in workers)
+    return threads, in_process
+
+
+def _accepts_n_workers(c) -> bool:
+    import inspect
+
+    try:
+        return "n_workers" in inspect.signature(c.scheduler_info).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+
+
+def check_out_store(out, client, name: str = "out"):
+    """Refuse an in-memory Zarr ``out`` when a distributed client will run the tasks.
+
+    The graph a ``distributed.Client`` runs is pickled, also for in-process
+    workers, so a ``MemoryStore`` reaches each task as a copy: the writes
+    would land in the copies and ``out`` would silently stay unwritten.
+    """
+    if out is None or not isinstance(out.store, zarr.storage.MemoryStore):
+        return
+    if _active_client(client) is not None:
+        raise ValueError(
+            f"{name} is a Zarr array in a MemoryStore, which the tasks of a distributed "
+            "client receive as pickled copies (the writes would be lost); give a path or a "
+            "Zarr array in a store the workers share (a directory, object storage)"
+        )
+
+
+def _blas_limit(client):
+    """Context limiting BLAS threads while Dask runs several tasks in this process.
+
+    Each task calls LAPACK/BLAS on its own block; with as many Dask threads as
+    cores, multi-threaded BLAS inside each would oversubscribe the cores (and
+    OpenBLAS degrades badly under oversubscription). Worker processes of a
+    distributed cluster already run with one BLAS thread (Dask's
+    ``distributed.nanny.pre-spawn-environ``); nothing is changed for them.
+    Needs ``threadpoolctl`` (optional); the limit is process-wide while the
+    computation runs.
+    """
+    try:
+        threads, in_process = _worker_threads(client)
+    except Exception:  # pragma: no cover - e.g. a client that is shutting down
+        return nullcontext()
+    if not in_process or threads <= 1:
+        return nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return nullcontext()
+    per_task = max(1, (os.cpu_count() or 1) // threads)
+    return threadpool_limits(limits=per_task, user_api="blas")
+
+
+def compute(*objs, client=None):
+    """``dask.compute`` on ``client`` if given, else on the active scheduler
+    (with BLAS threads limited while several tasks share this process's cores)."""
+    with _blas_limit(client):
+        if client is not None:
+            return dask.compute(*objs, scheduler=client.get)
+        return dask.compute(*objs)

@@ -19,10 +19,27 @@ from scipy.linalg import lapack
 from ..backend import asnumpy, get_array_module
 
 
+#: LAPACK workspace: at least this many columns' worth of block reflectors
+#: (SciPy's default ``lwork = 3 n`` forces the unblocked, BLAS-2 algorithm,
+#: about 3× slower on tall blocks).
+_NB = 64
+
+
+def _lwork(n: int) -> int:
+    return max(1, _NB * int(n))
+
+
 def _geqrf(block):
-    """LAPACK geqrf of a NumPy block → (packed reflectors/R, tau)."""
+    """LAPACK geqrf of a NumPy block → (packed reflectors/R in Fortran order, tau).
+
+    ``block`` is not modified: a C-ordered block is copied once into Fortran
+    order by the wrapper, a Fortran-ordered one is copied explicitly.
+    """
     geqrf, = lapack.get_lapack_funcs(("geqrf",), (block,))
-    qr, tau, _work, info = geqrf(block, overwrite_a=False)
+    work = block
+    if block.flags.f_contiguous:
+        work = block.copy(order="F")
+    qr, tau, _work, info = geqrf(work, lwork=_lwork(block.shape[1]), overwrite_a=work is not block)
     if info != 0:  # pragma: no cover - LAPACK argument errors only
         raise RuntimeError(f"LAPACK geqrf failed with info={info}")
     return qr, tau
@@ -48,7 +65,7 @@ def local_qr(block):
     qr, tau = _geqrf(block)
     r = np.triu(qr[:k])
     orgqr, = lapack.get_lapack_funcs(("orgqr",), (qr,))
-    q, _work, info = orgqr(qr[:, :k], tau, overwrite_a=True)
+    q, _work, info = orgqr(qr[:, :k], tau, lwork=_lwork(k), overwrite_a=True)
     if info != 0:  # pragma: no cover
         raise RuntimeError(f"LAPACK orgqr failed with info={info}")
     return q, r

@@ -16,8 +16,9 @@ import numpy as np
 
 from ..backend import asnumpy, check_float_dtype, get_array_module, is_cupy_array
 from ._blocks import (
-    _Source, align_block_rows, check_block_rows, check_finite_block, check_same_rows, compute,
-    default_block_rows, materialize, new_prefix, prepare_out, row_bounds, write_block,
+    _Source, align_block_rows, check_block_rows, check_finite_block, check_out_store,
+    check_same_rows, compute, default_block_rows, materialize, new_prefix, prepare_out,
+    row_bounds, write_block,
 )
 from ._kernels import like
 
@@ -168,7 +169,8 @@ def matmul(Q, U, out=None, *, block_rows=None, client=None, check_finite=True, g
                                         n_rows=D, align=q.row_chunk)
     else:
         block_rows = check_block_rows(block_rows)
-    out = prepare_out(out, (D, m), out_dtype, block_rows)
+    out = prepare_out(out, (D, m), out_dtype, block_rows, strict_dtype=dtype is not None)
+    check_out_store(out, client)
     block_rows = align_block_rows(block_rows, out)
     bounds = row_bounds(D, block_rows)
     prefix = new_prefix("matmul")

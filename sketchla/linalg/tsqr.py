@@ -15,15 +15,22 @@ orthogonalizations would greatly help"). Algorithm: Householder TSQR
 
 With a Zarr ``out`` the local ``Q_i`` are written into ``out`` during the up
 pass and each block is then replaced by ``Q_i S_i`` (one GEMM) — the local
-QR is computed once and A is read once. With ``out=None`` the up pass only
-computes R factors, and the returned lazy Dask array recomputes ``Q_i`` from
-``A_i`` when (and each time) it is computed — reading A again is cheaper than
+QR is computed once and A is read once; leaves, tree, down pass and the
+rewrite are a single Dask graph. With ``out=None`` the up pass only computes
+R factors, and the returned lazy Dask array recomputes ``Q_i`` from ``A_i``
+when (and each time) it is computed — reading A again is cheaper than
 writing and re-reading a temporary D×n array.
 
-Memory per worker: one block and its Q (O(block_rows·n)), a node's stack
-(≤ about one block) — plus the per-block n×n factors S_i, (D/block_rows)·n²
-numbers in all, held by the caller between the passes (e.g. 8 MB for
-D=2·10⁶, n=256 at the default 64 MB blocks).
+Memory per worker: one block, its LAPACK copy and its Q (O(block_rows·n)),
+a node's stack (≤ about one block with the default fan-in) — plus the small
+per-block n×n factors S_i, (D/block_rows)·n² numbers in all (16 MB for
+D=2·10⁶, n=256 at the default 64 MiB blocks; held by the scheduler between
+the passes, or by the caller for the lazy Q).
+
+Speed: leaf kernels run in the block's dtype (``sgeqrf``/``sorgqr`` for
+float32) with a blocked LAPACK workspace, and while Dask runs several tasks
+in this process BLAS is limited to its share of the cores (see
+:func:`._blocks.compute`).
 """
 from __future__ import annotations
 
@@ -35,8 +42,9 @@ import dask.array as da
 
 from ..backend import check_float_dtype, get_array_module
 from ._blocks import (
-    _Source, _ZarrSlice, align_block_rows, check_block_rows, check_finite_block, compute,
-    default_block_rows, materialize, new_prefix, prepare_out, row_bounds, write_block,
+    _Source, _ZarrSlice, align_block_rows, check_block_rows, check_finite_block,
+    check_out_store, compute, default_block_rows, materialize, new_prefix, prepare_out,
+    row_bounds, write_block,
 )
 from ._kernels import like, local_qr, local_r
 from ._tree import build_tree, tree_fanin
@@ -138,7 +146,8 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
         block_rows = default_block_rows(n, src.dtype.itemsize, n_rows=D, align=src.row_chunk)
     else:
         block_rows = check_block_rows(block_rows)
-    out = prepare_out(out, (D, n), out_dtype, block_rows)
+    out = prepare_out(out, (D, n), out_dtype, block_rows, strict_dtype=dtype is not None)
+    check_out_store(out, client)
     block_rows = align_block_rows(block_rows, out)
     bounds = row_bounds(D, block_rows)
     fan = tree_fanin(n, block_rows, fanin)
@@ -159,27 +168,28 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
                                                            dask_key_name=f"{prefix}-leaf-{i}")
                   for i, (ref, (s, e)) in enumerate(zip(refs, bounds))]
     root_r, factors = build_tree(leaves, heights, n, fan, prefix, want_q=True)
+
+    if out is not None:
+        # one graph: leaves (Q_i written) → tree → S_i → Q_i S_i rewritten in place;
+        # the small S_i stay with the scheduler, never gathered here
+        tasks = [dask.delayed(_apply_write, pure=True)(out, s, e, s_i, gpu,
+                                                       dask_key_name=f"{prefix}-apply-{i}")
+                 for i, (s_i, (s, e)) in enumerate(zip(factors, bounds))]
+        r, _ = compute(root_r, tasks, client=client)
+        logger.info("tsqr: %d blocks factorised and Q written in %.2f s",
+                    len(bounds), time.perf_counter() - t0)
+        return out, r.astype(src.dtype)
+
     r, factors = compute(root_r, factors, client=client)
     logger.info("tsqr: up pass and tree in %.2f s", time.perf_counter() - t0)
     r = r.astype(src.dtype)
-
-    if out is None:
-        xp = src.xp()
-        meta = xp.empty((0, 0), dtype=out_dtype)
-        parts = [
-            da.from_delayed(
-                dask.delayed(_q_block, pure=True)(ref, s_i, out_dtype,
-                                                  dask_key_name=f"{prefix}-q-{i}"),
-                shape=(e - s, n), dtype=out_dtype, meta=meta)
-            for i, (ref, s_i, (s, e)) in enumerate(zip(refs, factors, bounds))
-        ]
-        q = da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
-        return q, r
-
-    t1 = time.perf_counter()
-    tasks = [dask.delayed(_apply_write, pure=True)(out, s, e, s_i, gpu,
-                                                   dask_key_name=f"{prefix}-apply-{i}")
-             for i, (s_i, (s, e)) in enumerate(zip(factors, bounds))]
-    compute(tasks, client=client)
-    logger.info("tsqr: down pass (Q_i S_i written) in %.2f s", time.perf_counter() - t1)
-    return out, r
+    meta = src.xp().empty((0, 0), dtype=out_dtype)
+    parts = [
+        da.from_delayed(
+            dask.delayed(_q_block, pure=True)(ref, s_i, out_dtype,
+                                              dask_key_name=f"{prefix}-q-{i}"),
+            shape=(e - s, n), dtype=out_dtype, meta=meta)
+        for i, (ref, s_i, (s, e)) in enumerate(zip(refs, factors, bounds))
+    ]
+    q = da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+    return q, r
