@@ -15,11 +15,17 @@ per column chunk ``[j0, j1)``. Each task
 4. writes the block into its region of the Zarr array ``store[name]``, whose
    chunks are ``(row_block, chunk)``, so every task writes whole Zarr chunks
    (no two tasks share one),
-5. and only then writes the chunk's completion record.
+5. and only then writes the chunk's completion record, holding the manifest
+   (size and CRC-32) of the chunk files it wrote.
 
 Re-running on the same store computes only the chunks without a record, so an
 interrupted run resumes where it stopped; a store holding ``name`` made from
-another test matrix or operator shape is refused. Since every block of the
+another test matrix or operator shape is refused. Before skipping a recorded
+chunk its files are checked against the manifest (``verify="size"``: a stat
+per file; ``"full"``: also the CRC-32): a missing, truncated or changed chunk
+is logged and recomputed, never silently used. The driver holds the store's
+writer lock (:meth:`~sketchla.store.RunStore.lock`) for the whole call, so a
+second run on the same store is refused while this one is alive. Since every block of the
 test matrix is a pure function of (seed, name, position), the result does not
 depend on chunk size, worker count or retries — bitwise, as long as the
 operator's own arithmetic on a column does not depend on the batch size (true
@@ -41,7 +47,7 @@ import numpy as np
 from .backend import asnumpy, check_float_dtype
 from .operators import LinearOperator, aslinearoperator
 from .random import TestMatrix
-from .store import RunStore
+from .store import RunStore, check_verify, chunk_manifest, write_done_record
 
 __all__ = ["measure", "NonFiniteMeasurementError", "default_chunk"]
 
@@ -75,10 +81,24 @@ def _xp_from_name(xp_name):
     raise ValueError(f"xp={xp_name!r} must be 'numpy' or 'cupy'")
 
 
-def _record(store_path: str, name: str, key) -> None:
-    import zarr
+def _record(store_path: str, name: str, key, arr, j: int) -> None:
+    """Completion record of chunk ``j``: the manifest of its Zarr chunk files
+    (every row block of column chunk ``j``)."""
+    n_row_chunks = arr.cdata_shape[0]
+    files = chunk_manifest(store_path, name, arr, [(r, j) for r in range(n_row_chunks)])
+    write_done_record(store_path, name, key, files)
 
-    zarr.open_group(store_path, path=f"_done/{name}/{key}", mode="a")
+
+def _storage_note(exc, store_path):
+    """A hint for the errors a full or unwritable store gives."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                                                   errno.EPERM):
+        return (f"sketchla.measure: the run store {store_path!r} could not be written ({exc.strerror or exc}); "
+                "this chunk was not recorded as complete. Free space or fix permissions, then call again "
+                "with the same store: recorded chunks are kept, the rest is recomputed")
+    return None
 
 
 def _measure_chunk(op, test, store_path, name, j, j0, j1, adjoint, check_finite, xp_name, dtype):
@@ -100,13 +120,16 @@ def _measure_chunk(op, test, store_path, name, j, j0, j1, adjoint, check_finite,
                 f"operator returned {bad} non-finite value(s) (NaN/Inf) in chunk {j} "
                 f"(columns {j0}:{j1}) of measurement {name!r}"
             )
-        arr = zarr.open_array(store_path, path=name, mode="r+")
+        arr = zarr.open_array(store_path, path=name, mode="r+", zarr_format=3)
         arr[:, j0:j1] = Y
+        _record(store_path, name, j, arr, j)  # only after the data write returned
     except Exception as exc:  # attach which chunk failed, keep the exception type
         if hasattr(exc, "add_note") and not isinstance(exc, NonFiniteMeasurementError):
             exc.add_note(f"sketchla.measure: while measuring chunk {j} (columns {j0}:{j1}) of {name!r}")
+            note = _storage_note(exc, store_path)
+            if note:
+                exc.add_note(note)
         raise
-    _record(store_path, name, j)  # only after the data write returned
     return j, time.perf_counter() - t0
 
 
@@ -123,7 +146,7 @@ def _test_spec(test, D_in):
 
 
 def measure(op, test, store, name, *, adjoint=False, chunk=None, row_block=None, client=None,
-            progress=True, check_finite=True, xp=None):
+            progress=True, check_finite=True, xp=None, verify="size"):
     """Measure ``op @ test`` (or ``op^* @ test`` with ``adjoint=True``) into ``store[name]``.
 
     Parameters
@@ -148,13 +171,15 @@ def measure(op, test, store, name, *, adjoint=False, chunk=None, row_block=None,
         on NaN/Inf.
     xp : ``"numpy"`` (default) or ``"cupy"``: the array module of the test
         blocks handed to the operator (results are written from the host).
+    verify : how recorded chunks are checked before being skipped: ``"size"``
+        (default; a ``stat`` per chunk file: missing, truncated or extended
+        files), ``"full"`` (also re-read and CRC-32 every file: any changed
+        byte), or ``False``. Failing chunks are logged and recomputed.
 
     Returns
     -------
     zarr.Array of shape ``(D_out, n)`` and the test matrix's dtype.
     """
-    from .cluster import client_context
-
     op = aslinearoperator(op)
     if not isinstance(store, RunStore):
         raise TypeError(f"store must be a sketchla RunStore (RunStore.open(path, params)), got {type(store).__name__}")
@@ -182,6 +207,7 @@ def measure(op, test, store, name, *, adjoint=False, chunk=None, row_block=None,
         raise ValueError(f"test has shape {test.shape}; need at least one column")
     if xp not in (None, "numpy", "cupy"):
         raise ValueError(f"xp={xp!r} must be 'numpy' or 'cupy'")
+    level = check_verify(verify)
 
     if name in store:
         existing = store[name]
@@ -201,9 +227,25 @@ def measure(op, test, store, name, *, adjoint=False, chunk=None, row_block=None,
 
     attrs = {"sketchla_measure": {"test": _test_spec(test, D_in), "adjoint": bool(adjoint),
                                   "op_shape": [D_L, D_R]}}
+    if name in store:  # refuse a mismatching array before touching the store (no lock taken)
+        store.array(name, (D_out, n), (row_block, chunk), dtype, attrs=attrs)
+    with store.lock():
+        return _measure_locked(op, test, store, name, adjoint, chunk, row_block, client, progress,
+                               check_finite, xp, level, dtype, D_out, n, attrs)
+
+
+def _measure_locked(op, test, store, name, adjoint, chunk, row_block, client, progress, check_finite, xp,
+                    level, dtype, D_out, n, attrs):
+    from .cluster import client_context
+
     arr = store.array(name, (D_out, n), (row_block, chunk), dtype, attrs=attrs)
     n_chunks = math.ceil(n / chunk)
-    done = {int(k) for k in store.done_keys(name) if k.isdigit()}
+    done = {int(k) for k in store.done_keys(name) if k.isdigit() and int(k) < n_chunks}
+    for key, why in store.verify_done(name, {str(j) for j in done}, verify=level).items():
+        logger.warning("measure %r: recorded chunk %s in %s fails verification (%s); recomputing it",
+                       name, key, store.path, why)
+        store.forget_done(name, key)
+        done.discard(int(key))
     todo = [j for j in range(n_chunks) if j not in done]
     if not todo:
         logger.info("measure %r: all %d chunks already done in %s", name, n_chunks, store.path)

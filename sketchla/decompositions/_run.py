@@ -102,28 +102,50 @@ def open_run(store, params: dict) -> RunStore:
     return RunStore.open(store, params)
 
 
-def orthonormalize(run: RunStore, sketch: da.Array, name: str, client=None) -> "zarr.Array":  # noqa: F821
+def orthonormalize(run: RunStore, sketch: da.Array, name: str, client=None,
+                   verify="size") -> "zarr.Array":  # noqa: F821
     """Stage: ``Q ← qr(sketch)`` by streaming TSQR into ``run[name]`` (Alg. 1 l.4–5, Alg. 2 l.3)."""
     from ..linalg import tsqr
 
     D, n = sketch.shape
-    if run.get_stage(name) is not None:
+    if run.get_stage(name, verify=verify) is not None:
         log.info("stage %s already complete in %s; skipping QR", name, run.path)
         return run.group[name]
     out = run.array(name, (D, n), chunks=(row_chunk(n, sketch.dtype), n), dtype=sketch.dtype)
     log.info("orthonormalising %s (%d × %d) by TSQR", name, D, n)
     tsqr(sketch, out=out, client=client)
-    run.set_stage(name, {"shape": [D, n]})
+    run.set_stage(name, {"shape": [D, n]}, arrays=[name])  # with the manifest of Q's chunk files
     return out
 
 
-def save_small(run: RunStore, stage: str, arrays: dict) -> None:
-    """Write small in-memory results (core factors, spectra) and mark ``stage`` done."""
+@contextlib.contextmanager
+def checksum_hint(run: RunStore):
+    """Add an actionable note to the error Zarr raises when a stored chunk fails
+    its CRC-32C on read (a file changed in place after it was written)."""
+    try:
+        yield
+    except Exception as exc:
+        if "checksum do not match" in str(exc) and hasattr(exc, "add_note"):
+            exc.add_note(
+                f"sketchla: a chunk of the run store {run.path!r} was changed after it was written "
+                "(CRC-32C mismatch), so it was not used. Run again with verify='full' to find and "
+                f"recompute the damaged chunks, or sketchla.store.RunStore.open({run.path!r}, mode='r')"
+                ".verify() to list them.")
+        raise
+
+
+def save_small(run: RunStore, stage: str, arrays: dict, depends=()) -> None:
+    """Write small in-memory results (core factors, spectra) and mark ``stage`` done.
+
+    The stage record holds the manifest of these arrays and of the stored
+    arrays ``depends`` (e.g. ``Q``) the result is made of, so reopening a run
+    whose files were damaged recomputes them instead of using them.
+    """
     for key, value in arrays.items():
         value = np.asarray(value)
         arr = run.array(key, value.shape, chunks=value.shape or (1,), dtype=value.dtype)
         arr[...] = value
-    run.set_stage(stage, {"arrays": sorted(arrays)})
+    run.set_stage(stage, {"arrays": sorted(arrays)}, arrays=[*sorted(arrays), *depends])
 
 
 def load_small(run: RunStore, names) -> list[np.ndarray]:

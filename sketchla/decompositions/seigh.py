@@ -21,16 +21,18 @@ from ..backend import check_float_dtype
 from ..linalg import inner
 from ..measure import measure
 from ..operators import aslinearoperator
-from ..random import TestMatrix
+from ..random import KINDS, TestMatrix
 from ._core import seigh_core
-from ._run import check_seed, check_sizes, open_run, orthonormalize, save_small, schedulers, generator_rows
+from ..store import check_verify
+from ._run import (check_seed, check_sizes, checksum_hint, generator_rows, open_run, orthonormalize,
+                   save_small, schedulers)
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
 
 
 def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
-          *, progress=True, test_kind="gaussian", n_probes=0) -> SEIGHResult:
+          *, progress=True, test_kind="gaussian", n_probes=0, verify="size") -> SEIGHResult:
     """Sketched eigendecomposition ``A ≈ (QU) Λ (QU)ᵀ`` of a symmetric ``D × D`` operator.
 
     Parameters
@@ -51,6 +53,12 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
     chunk : columns per measurement task (default: chosen by the measurement engine).
     n_probes : if > 0, that many extra Gaussian probe applications are made
         afterwards for an a-posteriori error estimate (``result.error``).
+    verify : how a resumed run checks what the store already holds before
+        using it: ``"size"`` (default; a ``stat`` per chunk file), ``"full"``
+        (also a CRC-32 of every file), or ``False``. Damaged measurement
+        chunks and stages are recomputed (see :mod:`sketchla.store`). The
+        store's writer lock is held for the whole call: a second run on the
+        same store meanwhile gets :class:`sketchla.store.StoreLockedError`.
 
     Returns
     -------
@@ -69,42 +77,47 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
         "algorithm": "seigh", "shape": [D, D], "n_outer": n_outer, "n_inner": n_inner,
         "seed": seed, "dtype": str(dt), "test_kind": test_kind,
     }
+    if test_kind not in KINDS:  # checked before the store is created with these params
+        raise ValueError(f"test_kind={test_kind!r} must be one of {KINDS}")
+    check_verify(verify)
     run = open_run(store, params)
-    timings = dict(run.get_stage("timings") or {})
+    with run.lock(), checksum_hint(run):
+        timings = dict(run.get_stage("timings") or {})
 
-    omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
-    upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
+        omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
+        upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
 
-    if run.get_stage("core") is None:
-        with schedulers(client) as (c_measure, c_linalg):
+        if run.get_stage("core", verify=verify) is None:
+            with schedulers(client) as (c_measure, c_linalg):
+                t0 = time.perf_counter()
+                # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
+                Y = measure(op, omega, run, "Y", chunk=chunk, client=c_measure, progress=progress,
+                            verify=verify)
+                timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
+
+                t0 = time.perf_counter()
+                # line 3: Q = qr(M_O), streamed into the store
+                Q = orthonormalize(run, da.from_zarr(Y)[:, :n_outer], "Q", client=c_linalg, verify=verify)
+                timings["qr"] = time.perf_counter() - t0
+
+                t0 = time.perf_counter()
+                rc = generator_rows(D)
+                # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
+                M_I, ups_Q = inner(upsilon.to_dask(row_chunk=rc), [Y, Q], client=c_linalg)
+                omega_Q = inner(omega.to_dask(row_chunk=rc), Q, client=c_linalg)
+                timings["thin_products"] = time.perf_counter() - t0
+
             t0 = time.perf_counter()
-            # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
-            Y = measure(op, omega, run, "Y", chunk=chunk, client=c_measure, progress=progress)
-            timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
+            # lines 4-8: pseudoinverses by least squares, symmetric core, eigh
+            lam, U = seigh_core(M_I, ups_Q, omega_Q)
+            timings["core_solve"] = time.perf_counter() - t0
+            save_small(run, "core", {"eigenvalues": lam, "core_U": U}, depends=["Q"])
+            run.set_stage("timings", timings)
+            log.info("seigh done in %.1f s: %s", time.perf_counter() - t_start, timings)
+        else:
+            log.info("seigh: store %s already holds a finished run; reopening", run.path)
 
-            t0 = time.perf_counter()
-            # line 3: Q = qr(M_O), streamed into the store
-            Q = orthonormalize(run, da.from_zarr(Y)[:, :n_outer], "Q", client=c_linalg)
-            timings["qr"] = time.perf_counter() - t0
-
-            t0 = time.perf_counter()
-            rc = generator_rows(D)
-            # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
-            M_I, ups_Q = inner(upsilon.to_dask(row_chunk=rc), [Y, Q], client=c_linalg)
-            omega_Q = inner(omega.to_dask(row_chunk=rc), Q, client=c_linalg)
-            timings["thin_products"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        # lines 4-8: pseudoinverses by least squares, symmetric core, eigh
-        lam, U = seigh_core(M_I, ups_Q, omega_Q)
-        timings["core_solve"] = time.perf_counter() - t0
-        save_small(run, "core", {"eigenvalues": lam, "core_U": U})
-        run.set_stage("timings", timings)
-        log.info("seigh done in %.1f s: %s", time.perf_counter() - t_start, timings)
-    else:
-        log.info("seigh: store %s already holds a finished run; reopening", run.path)
-
-    result = SEIGHResult.from_store(run)
-    if n_probes:
-        result.estimate_error(op, n_probes, client=client, progress=progress)
-    return result
+        result = SEIGHResult.from_store(run)
+        if n_probes:
+            result.estimate_error(op, n_probes, client=client, progress=progress)
+        return result

@@ -22,16 +22,18 @@ from ..backend import check_float_dtype
 from ..linalg import inner
 from ..measure import measure
 from ..operators import aslinearoperator
-from ..random import TestMatrix
+from ..random import KINDS, TestMatrix
 from ._core import ssvd_core
-from ._run import check_seed, check_sizes, open_run, orthonormalize, save_small, schedulers, generator_rows
+from ..store import check_verify
+from ._run import (check_seed, check_sizes, checksum_hint, generator_rows, open_run, orthonormalize,
+                   save_small, schedulers)
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
 
 
 def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
-         *, progress=True, test_kind="gaussian", n_probes=0) -> SSVDResult:
+         *, progress=True, test_kind="gaussian", n_probes=0, verify="size") -> SSVDResult:
     """Sketched SVD ``A ≈ U diag(S) Vh`` of a ``D_L × D_R`` operator with an adjoint.
 
     Parameters are those of :func:`sketchla.seigh`; ``op`` must provide
@@ -53,44 +55,49 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
         "algorithm": "ssvd", "shape": [D_L, D_R], "n_outer": n_outer, "n_inner": n_inner,
         "seed": seed, "dtype": str(dt), "test_kind": test_kind,
     }
+    if test_kind not in KINDS:  # checked before the store is created with these params
+        raise ValueError(f"test_kind={test_kind!r} must be one of {KINDS}")
+    check_verify(verify)
     run = open_run(store, params)
-    timings = dict(run.get_stage("timings") or {})
+    with run.lock(), checksum_hint(run):
+        timings = dict(run.get_stage("timings") or {})
 
-    ups_outer = TestMatrix((D_L, n_outer), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt)
-    omega = TestMatrix((D_R, n_outer + n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
-    ups_inner = TestMatrix((D_L, n_inner), seed=seed, name="upsilon_inner", kind=test_kind, dtype=dt)
+        ups_outer = TestMatrix((D_L, n_outer), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt)
+        omega = TestMatrix((D_R, n_outer + n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
+        ups_inner = TestMatrix((D_L, n_inner), seed=seed, name="upsilon_inner", kind=test_kind, dtype=dt)
 
-    if run.get_stage("core") is None:
-        with schedulers(client) as (c_measure, c_linalg):
+        if run.get_stage("core", verify=verify) is None:
+            with schedulers(client) as (c_measure, c_linalg):
+                t0 = time.perf_counter()
+                # Alg. 1 lines 1-3: (M_LO*)ᵀ = Aᵀ Υ_O and A [Ω_O, Ω_I]
+                Y_left = measure(op, ups_outer, run, "Y_left", adjoint=True, chunk=chunk, client=c_measure,
+                                 progress=progress, verify=verify)
+                Y = measure(op, omega, run, "Y", chunk=chunk, client=c_measure, progress=progress,
+                            verify=verify)
+                timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
+
+                t0 = time.perf_counter()
+                Y_d = da.from_zarr(Y)
+                Q = orthonormalize(run, da.from_zarr(Y_left), "Q", client=c_linalg, verify=verify)  # line 4
+                P = orthonormalize(run, Y_d[:, :n_outer], "P", client=c_linalg, verify=verify)  # line 5
+                timings["qr"] = time.perf_counter() - t0
+
+                t0 = time.perf_counter()
+                # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
+                M_I, ups_P = inner(ups_inner.to_dask(row_chunk=generator_rows(D_L)), [Y_d[:, n_outer:], P],
+                                   client=c_linalg)
+                omega_I = omega.to_dask(row_chunk=generator_rows(D_R))[:, n_outer:]
+                omega_Q = inner(omega_I, Q, client=c_linalg)
+                timings["thin_products"] = time.perf_counter() - t0
+
             t0 = time.perf_counter()
-            # Alg. 1 lines 1-3: (M_LO*)ᵀ = Aᵀ Υ_O and A [Ω_O, Ω_I]
-            Y_left = measure(op, ups_outer, run, "Y_left", adjoint=True, chunk=chunk, client=c_measure,
-                             progress=progress)
-            Y = measure(op, omega, run, "Y", chunk=chunk, client=c_measure, progress=progress)
-            timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
+            U, S, Vh = ssvd_core(M_I, ups_P, omega_Q)  # lines 6-8
+            timings["core_solve"] = time.perf_counter() - t0
+            save_small(run, "core", {"singular_values": S, "core_U": U, "core_Vh": Vh}, depends=["Q", "P"])
+            run.set_stage("timings", timings)
+            log.info("ssvd done in %.1f s: %s", time.perf_counter() - t_start, timings)
 
-            t0 = time.perf_counter()
-            Y_d = da.from_zarr(Y)
-            Q = orthonormalize(run, da.from_zarr(Y_left), "Q", client=c_linalg)  # line 4
-            P = orthonormalize(run, Y_d[:, :n_outer], "P", client=c_linalg)  # line 5
-            timings["qr"] = time.perf_counter() - t0
-
-            t0 = time.perf_counter()
-            # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
-            M_I, ups_P = inner(ups_inner.to_dask(row_chunk=generator_rows(D_L)), [Y_d[:, n_outer:], P],
-                               client=c_linalg)
-            omega_I = omega.to_dask(row_chunk=generator_rows(D_R))[:, n_outer:]
-            omega_Q = inner(omega_I, Q, client=c_linalg)
-            timings["thin_products"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        U, S, Vh = ssvd_core(M_I, ups_P, omega_Q)  # lines 6-8
-        timings["core_solve"] = time.perf_counter() - t0
-        save_small(run, "core", {"singular_values": S, "core_U": U, "core_Vh": Vh})
-        run.set_stage("timings", timings)
-        log.info("ssvd done in %.1f s: %s", time.perf_counter() - t_start, timings)
-
-    result = SSVDResult.from_store(run)
-    if n_probes:
-        result.estimate_error(op, n_probes, client=client, progress=progress)
-    return result
+        result = SSVDResult.from_store(run)
+        if n_probes:
+            result.estimate_error(op, n_probes, client=client, progress=progress)
+        return result

@@ -1,0 +1,159 @@
+"""Shared pieces of the reliability suite: a small symmetric problem, call logs,
+store snapshots, subprocess runs of ``sketchla.seigh``.
+
+The operator is a float64 sparse matrix: its columns are computed independently
+of the batch size, so measurements are bitwise reproducible whatever the
+chunking (see ``sketchla.measure``). Each operator application is logged as a
+file whose content is ``X[0, 0]``; since every column of the seeded test matrix
+has a distinct first entry, a log maps back to the chunks that were computed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from sketchla.random import TestMatrix
+from sketchla.store import RunStore
+
+from measure import _measure_ops as mops  # tests/ is on sys.path (pytest rootdir conftest)
+
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(TESTS)
+
+#: the problem every fault test solves: D × D symmetric, rank-n_O sketch of n_I columns
+D, N_OUTER, N_INNER, SEED = 240, 4, 10, 11
+RUN = dict(seed=SEED, dtype="float64", chunk=1, progress=False)
+
+
+def sym_matrix(D_=D, seed=3):
+    """A sparse symmetric float64 matrix with a decaying, indefinite spectrum."""
+    S = sp.random(D_, D_, density=0.04, random_state=seed, format="csr", dtype="float64")
+    return sp.csr_array(S + S.T + sp.diags(np.linspace(3.0, -1.0, D_)))
+
+
+A = sym_matrix()
+
+
+def counting_op(log_dir, **kw):
+    """``tests.measure._measure_ops.CountingOp`` on :data:`A` (picklable, logs its calls)."""
+    os.makedirs(log_dir, exist_ok=True)
+    return mops.CountingOp(A, str(log_dir), **kw)
+
+
+def omega():
+    """The test matrix ``seigh`` measures with (name ``"omega"``, see sketchla.decompositions.seigh)."""
+    return TestMatrix((D, N_INNER), seed=SEED, name="omega", dtype="float64")
+
+
+def calls_to_columns(log_dir, tm=None):
+    """Sorted column indices of ``tm`` that the logged calls were applied to (chunk=1)."""
+    first_row = (tm or omega()).block(slice(0, 1), slice(None))[0]
+    cols = []
+    for c in mops.read_calls(str(log_dir)):
+        hit = np.flatnonzero(first_row == c)
+        assert hit.size == 1, f"logged X[0,0]={c!r} is not the first entry of exactly one column"
+        cols.append(int(hit[0]))
+    return sorted(cols)
+
+
+def done_chunks(path, name="Y"):
+    """Completion records of ``name`` in the store at ``path`` (ints)."""
+    d = os.path.join(path, "_done", name)
+    if not os.path.isdir(d):
+        return set()
+    return {int(k) for k in os.listdir(d) if k.isdigit() and os.path.exists(os.path.join(d, k, "zarr.json"))}
+
+
+def snapshot(path):
+    """Every file (bytes, mtime) and directory (entries, mtime) under ``path``."""
+    out = {}
+    for root, dirs, files in os.walk(path):
+        st = os.stat(root)
+        out[os.path.relpath(root, path) + "/"] = (tuple(sorted(dirs + files)), st.st_mtime_ns)
+        for f in files:
+            p = os.path.join(root, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, path)] = (fh.read(), os.stat(p).st_mtime_ns)
+    return out
+
+
+def chunk_file(path, name, r, j):
+    """Path of Zarr chunk ``(r, j)`` of array ``name`` in the store at ``path``."""
+    arr = RunStore.open(path, mode="r")[name]
+    return os.path.join(path, name, *arr.metadata.encode_chunk_key((r, j)).split("/"))
+
+
+_SEIGH_SCRIPT = textwrap.dedent("""
+    import json, logging, os, sys, time, traceback
+    sys.path.insert(0, {tests!r})
+    logging.basicConfig(level=logging.WARNING)
+    {prelude}
+    import sketchla as sk
+    from reliability import _helpers as h
+    op = h.counting_op({log!r}, sleep={sleep!r})
+    if {barrier!r}:  # everything is imported: say so, then wait for the go
+        open({barrier!r} + ".ready-" + str(os.getpid()), "w").close()
+        while not os.path.exists({barrier!r} + ".go"):
+            time.sleep(0.005)
+    try:
+        res = sk.seigh(op, h.N_OUTER, h.N_INNER, store={store!r}, client="sync", **h.RUN)
+        out = {{"ok": True, "eigenvalues": res.eigenvalues.tolist()}}
+    except BaseException as exc:
+        out = {{"ok": False, "type": type(exc).__name__, "message": str(exc),
+               "notes": list(getattr(exc, "__notes__", [])), "mro": [c.__name__ for c in type(exc).__mro__],
+               "traceback": traceback.format_exc()}}
+    with open({result!r}, "w") as f:
+        json.dump(out, f)
+""")
+
+
+def start_seigh(tmp_path, store, log_dir, *, sleep=0.0, prelude="", tag="sub", barrier=""):
+    """Start ``seigh`` on :data:`A` (logging its calls) in a new Python process.
+
+    Returns ``(Popen, result_json_path)``; the child writes its outcome there.
+    ``prelude``: code run before importing sketchla (e.g. fault injection).
+    ``barrier``: a path prefix; the child creates ``<barrier>.ready-<pid>`` once
+    imported and waits for ``<barrier>.go`` before calling ``seigh``.
+    """
+    os.makedirs(log_dir, exist_ok=True)
+    result = str(tmp_path / f"{tag}-result.json")
+    script = _SEIGH_SCRIPT.format(tests=TESTS, prelude=textwrap.dedent(prelude),
+                                  log=str(log_dir), sleep=sleep, store=str(store), result=result,
+                                  barrier=str(barrier))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return proc, result
+
+
+def finish(proc, result, timeout=120):
+    """Wait for a :func:`start_seigh` child and return its JSON outcome."""
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out.decode(errors="replace")
+    with open(result) as f:
+        return json.load(f)
+
+
+def wait_for(cond, timeout=60.0, proc=None, what="condition"):
+    """Poll ``cond()`` every 10 ms; fail after ``timeout`` s or if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise AssertionError(f"child exited ({proc.returncode}) before {what}:\n{out}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def sigkill(proc):
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
