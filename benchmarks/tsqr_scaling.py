@@ -76,12 +76,14 @@ def _errors(Q, R, A, rows):
 
 def _run_one(cfg):
     """Run one configuration in this (child) process; print one JSON line."""
+    import logging
+
     import numpy as np
     import zarr
 
     A = zarr.open_array(cfg["a_path"], mode="r")
     D, n = A.shape
-    rows = _chunk_rows(n)
+    rows = A.chunks[0]  # out gets A's chunking (sketchla aligns its blocks to out's chunks)
     out_path = os.path.join(cfg["workdir"], f"q-{cfg['key']}.zarr")
     res = {}
     if cfg["method"] == "numpy":
@@ -95,11 +97,20 @@ def _run_one(cfg):
             print(json.dumps({"skipped": "MemoryError under the memory guard"}))
             return
         res["seconds"] = time.perf_counter() - t0
-        res["orth_err"], res["recon_err"] = _errors(Q, R, A, rows)
     elif cfg["method"] == "sketchla":
         import sketchla as sk
 
+        log = []
+
+        class _Keep(logging.Handler):
+            def emit(self, record):
+                log.append(record.getMessage())
+
+        lg = logging.getLogger("sketchla.linalg.tsqr")
+        lg.setLevel(logging.INFO)
+        lg.addHandler(_Keep())
         out = _new_out(out_path, D, n, rows)
+        kw = dict(method=cfg.get("qr_method", "auto"), block_rows=cfg.get("block_rows"))
         if cfg["workers"]:
             from distributed import Client, LocalCluster
 
@@ -108,13 +119,13 @@ def _run_one(cfg):
                     Client(cl, set_as_default=False) as client:
                 client.run(lambda: __import__("sketchla.linalg"))  # warm the imports
                 t0 = time.perf_counter()
-                Q, R = sk.tsqr(A, out=out, client=client)
+                Q, R = sk.tsqr(A, out=out, client=client, **kw)
                 res["seconds"] = time.perf_counter() - t0
         else:
             t0 = time.perf_counter()
-            Q, R = sk.tsqr(A, out=out)
+            Q, R = sk.tsqr(A, out=out, **kw)
             res["seconds"] = time.perf_counter() - t0
-        res["orth_err"], res["recon_err"] = _errors(Q, R, A, rows)
+        res["log"] = log[-1] if log else ""
     elif cfg["method"] == "dask":
         import dask
         import dask.array as da
@@ -122,20 +133,19 @@ def _run_one(cfg):
         if cfg.get("blas1"):
             from threadpoolctl import threadpool_limits
 
-            limit = threadpool_limits(limits=1, user_api="blas")
+            threadpool_limits(limits=1, user_api="blas")
         Ad = da.from_zarr(A)
         t0 = time.perf_counter()
         Qd, Rd = da.linalg.tsqr(Ad)
-        out = _new_out(out_path, D, n, Qd.chunks[0][0])
-        store = da.store(Qd, out, lock=False, compute=False)
+        Q = _new_out(out_path, D, n, Qd.chunks[0][0])
+        store = da.store(Qd, Q, lock=False, compute=False)
         _, R = dask.compute(store, Rd)
         res["seconds"] = time.perf_counter() - t0
-        if cfg.get("blas1"):
-            limit.restore_original_limits()
-        res["orth_err"], res["recon_err"] = _errors(out, R, A, rows)
     else:  # pragma: no cover
         raise ValueError(cfg["method"])
+    # peak RSS of the computation itself, before the (float64, streamed) checks
     res["peak_rss_mib"], res["peak_rss_children_mib"] = _peak_rss_mib()
+    res["orth_err"], res["recon_err"] = _errors(Q, R, A, rows // 4)
     shutil.rmtree(out_path, ignore_errors=True)
     print(json.dumps(res))
 
@@ -146,7 +156,7 @@ def _make_a(cfg):
     import zarr
 
     D, n = cfg["D"], cfg["n"]
-    rows = _chunk_rows(n)
+    rows = cfg.get("block_rows") or _chunk_rows(n)
     A = zarr.create_array(store=cfg["a_path"], shape=(D, n), chunks=(rows, n), dtype="float32",
                           compressors=None, fill_value=0.0, overwrite=True)
     for i, s in enumerate(range(0, D, rows)):
@@ -158,8 +168,11 @@ def _make_a(cfg):
 
 # ----------------------------------------------------------------------------- driver
 def _child(payload, env=None, timeout=None):
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", json.dumps(payload)],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+    try:
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", json.dumps(payload)],
+                              capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         return {"error": " | ".join(tail) or f"exit code {proc.returncode}"}
@@ -182,11 +195,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--D", type=int, default=2_000_000, help="rows of the middle size")
     ap.add_argument("--n", type=int, default=256, help="columns")
-    ap.add_argument("--quick", action="store_true", help="smoke run: D=200,000, n=128")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: D=200,000, n=128, 16384-row blocks")
+    ap.add_argument("--block-rows", type=int, default=None,
+                    help="sketchla block height (default: the library's 64 MiB blocks)")
     ap.add_argument("--skip-numpy", action="store_true", help="skip numpy.linalg.qr in memory")
     ap.add_argument("--skip-dask", action="store_true", help="skip dask.array.linalg.tsqr")
     ap.add_argument("--workdir", default=None, help="where the Zarr arrays go (default: a temp dir)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timeout", type=float, default=1800,
+                    help="seconds allowed per configuration (default 1800)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.one:
@@ -194,6 +212,7 @@ def main(argv=None):
         return _make_a(cfg) if cfg["method"] == "make" else _run_one(cfg)
     if a.quick:
         a.D, a.n = 200_000, 128
+        a.block_rows = a.block_rows or 16384
     D, n = a.D, a.n
     sizes = [D // 2, D, 2 * D]
     workdir = a.workdir or tempfile.mkdtemp(prefix="tsqr-scaling-")
@@ -202,7 +221,8 @@ def main(argv=None):
     try:
         for d in sizes:
             t0 = time.perf_counter()
-            r = _child({"method": "make", "D": d, "n": n, "seed": a.seed, "a_path": a_paths[d]})
+            r = _child({"method": "make", "D": d, "n": n, "seed": a.seed, "a_path": a_paths[d],
+                        "block_rows": a.block_rows})
             if "error" in r:
                 raise SystemExit(f"could not create A ({d}×{n}): {r['error']}")
             print(f"# A {d}×{n} float32 written in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -212,29 +232,40 @@ def main(argv=None):
             cfgs.append(dict(label="sketchla.tsqr threads", method="sketchla", D=d, workers=0))
             if not a.skip_dask:
                 cfgs.append(dict(label="dask tsqr threads", method="dask", D=d))
+        cfgs.append(dict(label="sketchla.tsqr householder-only", method="sketchla", D=D, workers=0,
+                         qr_method="householder"))
         if not a.skip_dask:
             cfgs.append(dict(label="dask tsqr threads, 1 BLAS thr", method="dask", D=D, blas1=True))
         if not a.skip_numpy:
             cfgs.append(dict(label="numpy.linalg.qr in memory", method="numpy", D=D))
         for w in (1, 2):
             cfgs.append(dict(label=f"sketchla.tsqr {w} worker proc", method="sketchla", D=D, workers=w))
+        for c in cfgs:
+            c["block_rows"] = a.block_rows
 
         rows = []
         for i, cfg in enumerate(cfgs):
             cfg.update(n=n, key=i, workdir=workdir, a_path=a_paths[cfg["D"]])
             if cfg["method"] == "numpy":
-                need = cfg["D"] * n * 36  # f32 A + f64 copy + f64 work + f64 Q + f32 Q (bytes)
                 avail = _mem_available()
-                if avail is not None and avail < need + 3 * 2**30:
-                    print(f"# skip numpy at D={cfg['D']}: needs ~{need / 2**30:.1f} GiB, "
-                          f"{avail / 2**30:.1f} GiB available", flush=True)
-                    rows.append({**cfg, "skipped": f"needs ~{need / 2**30:.1f} GiB, "
-                                                   f"{avail / 2**30:.1f} GiB available"})
+                # f32 A, its f64 copy, LAPACK's f64 work array and Q, f32 Q: ~36 bytes a number
+                fits = [d for d in sizes[:2][::-1]
+                        if avail is None or d * n * 36 + 3 * 2**30 <= avail]
+                if not fits:
+                    msg = (f"needs ~{cfg['D'] * n * 36 / 2**30:.1f} GiB (+3 GiB margin), "
+                           f"{avail / 2**30:.1f} GiB available")
+                    print(f"# skip numpy: {msg}", flush=True)
+                    rows.append({**cfg, "skipped": msg})
                     continue
+                if fits[0] != cfg["D"]:
+                    print(f"# numpy at D={cfg['D']} would need ~{cfg['D'] * n * 36 / 2**30:.1f} GiB; "
+                          f"{avail / 2**30:.1f} GiB available: measured at D={fits[0]} instead",
+                          flush=True)
+                    cfg.update(D=fits[0], a_path=a_paths[fits[0]])
                 if avail is not None:
                     cfg["mem_limit"] = int(avail - 2 * 2**30)
             t0 = time.perf_counter()
-            res = _child(cfg)
+            res = _child(cfg, timeout=a.timeout)
             print(f"# {cfg['label']} D={cfg['D']}: {res} ({time.perf_counter() - t0:.0f} s incl. "
                   "start-up and checks)", flush=True)
             rows.append({**cfg, **res})
@@ -257,9 +288,11 @@ def main(argv=None):
         if r.get("workers") and one_worker:
             r["speedup_vs_1_worker"] = one_worker / r["seconds"]
     sk_rss = {r["D"]: r["peak_rss_any_process_mib"] for r in rows
-              if r["method"] == "sketchla" and not r.get("workers") and "seconds" in r}
+              if r["method"] == "sketchla" and not r.get("workers") and r.get("qr_method") is None
+              and "seconds" in r}
 
-    print(f"\nA: D×{n} float32 in Zarr (uncompressed, {_chunk_rows(n)}-row chunks); Q → new Zarr array; "
+    print(f"\nA: D×{n} float32 in Zarr (uncompressed, {a.block_rows or _chunk_rows(n)}-row chunks); "
+          "Q → new Zarr array with the same chunks; "
           f"{os.cpu_count()} cores")
     hdr = (f"{'configuration':32s} {'D':>9s} {'seconds':>8s} {'vs dask':>8s} {'RSS MiB':>8s} "
            f"{'RSS/dask':>8s} {'||QtQ-I||':>10s} {'||QR-A||':>10s}")
@@ -274,19 +307,43 @@ def main(argv=None):
         print(f"{r['label']:32s} {r['D']:9d} {r['seconds']:8.1f} {sp} {r['peak_rss_any_process_mib']:8.0f} "
               f"{rr} {r['orth_err']:10.2e} {r['recon_err']:10.2e}")
     summary = {}
-    if D in base and D in sk_rss:
-        sk = next(r for r in rows if r["method"] == "sketchla" and r["D"] == D and not r.get("workers"))
+    sk = next((r for r in rows if r["method"] == "sketchla" and r["D"] == D and not r.get("workers")
+               and r.get("qr_method") is None and "seconds" in r), None)
+    if sk is not None:
+        def _at(pred):
+            return next((r for r in rows if pred(r) and "seconds" in r), None)
+
+        dask1 = _at(lambda r: r.get("blas1"))
+        hh = _at(lambda r: r.get("qr_method") == "householder")
+        npy = _at(lambda r: r["method"] == "numpy")
+        sk_npy = _at(lambda r: npy is not None and r["method"] == "sketchla" and r["D"] == npy["D"]
+                     and not r.get("workers") and r.get("qr_method") is None)
         summary = {
+            "seconds_at_D": sk["seconds"],
             "speedup_vs_dask_tsqr_at_D": sk.get("speedup_vs_dask_tsqr"),
+            "speedup_vs_dask_tsqr_1_blas_thread_at_D": dask1 and dask1["seconds"] / sk["seconds"],
+            "speedup_vs_numpy_qr": npy and sk_npy and npy["seconds"] / sk_npy["seconds"],
+            "numpy_qr_D": npy and npy["D"],
+            "householder_only_seconds_at_D": hh and hh["seconds"],
             "peak_rss_mib_at_D": sk["peak_rss_any_process_mib"],
-            "rss_growth_D_to_2D": (sk_rss.get(2 * D, float("nan")) / sk_rss[D]),
+            "peak_rss_mib_by_D": {str(d): v for d, v in sorted(sk_rss.items())},
+            "rss_growth_D_to_2D": sk_rss.get(2 * D, float("nan")) / sk_rss[D],
             "orth_err_at_D": sk["orth_err"],
             "targets": {"speedup_vs_dask_tsqr": 7.0, "peak_rss_mib": 1024, "orth_err": 1e-5},
         }
-        print(f"\nsketchla.tsqr at D={D}: {summary['speedup_vs_dask_tsqr_at_D']:.2f}x dask tsqr "
-              f"(target >= 7), peak RSS {summary['peak_rss_mib_at_D']:.0f} MiB (target <= 1024), "
+        sp = summary["speedup_vs_dask_tsqr_at_D"]
+        print(f"\nsketchla.tsqr at D={D}: {sk['seconds']:.1f} s; "
+              + (f"{sp:.2f}x dask tsqr (target >= 7); " if sp else "")
+              + (f"{summary['speedup_vs_dask_tsqr_1_blas_thread_at_D']:.2f}x dask tsqr with 1 BLAS "
+                 "thread per task; " if dask1 else "")
+              + (f"{summary['speedup_vs_numpy_qr']:.2f}x numpy.linalg.qr (at D={npy['D']}); "
+                 if summary["speedup_vs_numpy_qr"] else "")
+              + f"peak RSS {summary['peak_rss_mib_at_D']:.0f} MiB (target <= 1024), "
               f"RSS(2D)/RSS(D) = {summary['rss_growth_D_to_2D']:.2f} (target ~1), "
               f"||QtQ-I||_max = {summary['orth_err_at_D']:.1e} (target <= 1e-5)")
+        for r in rows:
+            if r.get("log"):
+                print(f"  [{r['label']}, D={r['D']}] {r['log']}")
     scal = [r for r in rows if r.get("workers") and "seconds" in r]
     if len(scal) == 2:
         print(f"strong scaling (processes, 1 thread each): 1 worker {scal[0]['seconds']:.1f} s, "

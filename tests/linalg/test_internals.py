@@ -96,3 +96,28 @@ def test_any_blocking_gives_a_qr(D, n, block_rows, fanin, seed, f32, lazy):
                        block_rows=block_rows, fanin=fanin)
         Q = Q[...]
     assert_qr(Q, R, A, tol, tol)
+
+
+def test_cond_estimate(rng):
+    assert _kernels.cond_estimate(np.eye(5)) == pytest.approx(1.0)
+    assert _kernels.cond_estimate(np.diag([1.0, 1e-8, 1.0])) == pytest.approx(1e8, rel=1e-6)
+    assert _kernels.cond_estimate(np.triu(np.ones((3, 3))) - np.diag([0, 1, 0])) == np.inf
+    assert _kernels.cond_estimate(np.full((2, 2), np.nan)) == np.inf
+    with pytest.raises(ValueError, match="square"):
+        _kernels.cond_estimate(np.ones((3, 2)))
+    for _ in range(20):  # never over, and under by less than 2x, on random triangles
+        n = int(rng.integers(2, 60))
+        r = np.triu(rng.standard_normal((n, n))) + np.diag(rng.uniform(0.1, 3, n))
+        true, est = np.linalg.cond(r), _kernels.cond_estimate(r)
+        assert true / 2 <= est <= true * (1 + 1e-12)
+
+
+def test_factor_q_is_orgqr_of_the_same_reflectors(rng):
+    block = rng.standard_normal((300, 20)).astype(np.float32)
+    f = _kernels.factor(block)
+    r0 = f.r.copy()
+    q, r = f.q()
+    np.testing.assert_array_equal(r, r0)
+    q2, r2 = _kernels.local_qr(block)
+    np.testing.assert_array_equal(q, q2)
+    np.testing.assert_array_equal(r, r2)

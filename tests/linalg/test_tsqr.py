@@ -224,3 +224,90 @@ def test_blas_threads_restored(rng):
         sk.tsqr(to_zarr(A), out=empty_zarr(A.shape, np.float64), block_rows=20)
     after = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
     assert before == after
+
+
+# --------------------------------------------------------------------------- local Q: A R⁻¹ or Householder
+def _fast_count(caplog):
+    import re
+
+    found = [re.search(r"\((\d+) of (\d+) blocks with Q = A R⁻¹", r.getMessage())
+             for r in caplog.records if r.name == "sketchla.linalg.tsqr"]
+    m = [f for f in found if f][-1]
+    return int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.parametrize("kind", ["zarr->zarr", "dask->lazy", "dask->zarr"])
+def test_well_conditioned_blocks_take_a_r_inverse(rng, caplog, kind):
+    """Gaussian blocks: every block's Q is A_i R_i⁻¹ — as orthonormal as Householder's."""
+    caplog.set_level("INFO", logger="sketchla.linalg.tsqr")
+    A = rng.standard_normal((400, 10)).astype(np.float32)
+    Q, R = _run(A, kind, np.float32, 50, 2)
+    assert _fast_count(caplog) == (8, 8)
+    assert_qr(Q, R, A, 30 * eps(np.float32), 30 * eps(np.float32))
+
+
+@pytest.mark.parametrize("kind", ["zarr->zarr", "dask->lazy"])
+def test_householder_method_matches_auto(rng, caplog, kind):
+    caplog.set_level("INFO", logger="sketchla.linalg.tsqr")
+    A = rng.standard_normal((300, 8))
+    Qa, Ra = _run(A, kind, np.float64, 40, 3)
+    if kind == "zarr->zarr":
+        Qh, Rh = sk.tsqr(to_zarr(A), out=empty_zarr(A.shape, np.float64, chunks=(40, 8)),
+                         block_rows=40, fanin=3, method="householder")
+        Qh = Qh[...]
+    else:
+        Qh, Rh = sk.tsqr(da.from_array(A, chunks=(53, 5)), block_rows=40, fanin=3,
+                         method="householder")
+        Qh = Qh.compute()
+    assert _fast_count(caplog) == (0, 8)
+    np.testing.assert_array_equal(Ra, Rh)  # same Householder R_i, same tree
+    np.testing.assert_allclose(Qa, Qh, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["zarr->zarr", "dask->lazy", "dask->zarr"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mixed_blocks_fall_back_per_block(rng, caplog, kind, dtype):
+    """Rank-deficient, badly conditioned and short blocks use the Householder Q; the rest A R⁻¹."""
+    caplog.set_level("INFO", logger="sketchla.linalg.tsqr")
+    n = 12
+    A = rng.standard_normal((330, n))
+    A[50:100] = low_rank(rng, 50, n, 2)                  # block 1: rank 2
+    A[150:200] = ill_conditioned(rng, 50, n, 1e6)        # block 3: cond 1e6
+    A[250:300] = ill_conditioned(rng, 50, n, 30)         # block 5: cond 30 > FAST_COND
+    A = A.astype(dtype)                                  # block 6: 30 rows, square R → fast
+    Q, R = _run(A, kind, dtype, 50, 2)
+    assert _fast_count(caplog) == (4, 7)
+    assert_qr(Q, R, A, 30 * eps(dtype), 30 * eps(dtype))
+
+
+def test_short_blocks_use_householder(rng, caplog):
+    caplog.set_level("INFO", logger="sketchla.linalg.tsqr")
+    A = rng.standard_normal((60, 12))
+    Q, R = sk.tsqr(to_zarr(A), out=empty_zarr(A.shape, np.float64, chunks=(10, 12)),
+                   block_rows=10)  # 10 < n rows
+    assert _fast_count(caplog) == (0, 6)
+    assert_qr(Q[...], R, A, 1e-14, 1e-14)
+
+
+@pytest.mark.parametrize("method,evaluations", [("auto", 2), ("householder", 1)])
+def test_dask_a_evaluated_once_or_twice_with_out(rng, method, evaluations):
+    """Documented: with out given, "auto" evaluates a Dask A's blocks once per pass."""
+    import threading
+
+    A = rng.standard_normal((200, 6))
+    seen, lock = [], threading.Lock()
+
+    def record(block, block_info=None):
+        with lock:
+            seen.append(block_info[0]["chunk-location"][0])
+        return block
+
+    Ad = da.from_array(A, chunks=(50, 6)).map_blocks(record, dtype=A.dtype)
+    Q, R = sk.tsqr(Ad, out=empty_zarr(A.shape, np.float64), block_rows=50, method=method)
+    assert sorted(seen) == sorted(list(range(4)) * evaluations)
+    assert_qr(Q[...], R, A, 1e-14, 1e-14)
+
+
+def test_bad_method(rng):
+    with pytest.raises(ValueError, match=r"method must be one of \('auto', 'householder'\), got 'cholesky'"):
+        sk.tsqr(da.from_array(rng.standard_normal((20, 2))), method="cholesky")
