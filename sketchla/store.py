@@ -399,7 +399,7 @@ def _acquire_lock(store_path: str) -> str:
                     logger.warning("store %s: taking over the stale lock of pid %s on %s (that process is gone)",
                                    store_path, owner.get("pid"), owner.get("host"))
                     with contextlib.suppress(FileNotFoundError):
-                        _remove_dir(lock_dir, f"{_LOCK}.{owner.get('token')}.stale")
+                        _remove_dir(lock_dir, f"{_LOCK}.{uuid.uuid4().hex}.stale")
             continue
         raise StoreLockedError(_locked_message(store_path, owner, alive))
     raise StoreLockedError(f"store {store_path!r}: could not take its lock (contention); try again")
@@ -432,6 +432,12 @@ class RunStore:
         only, ``"r"`` read only, ``"w"`` delete an existing store (only a
         sketchla store) and create a new one. ``params=None`` with ``"r"``/``"r+"``
         takes the stored params without checking.
+
+        Raises :class:`StoreMismatchError` (other params, not a sketchla store,
+        a foreign non-empty directory) before anything is written, and
+        :class:`StoreLockedError` for ``mode="w"`` on a store a live run holds.
+        Two processes creating the same new store at once get one store (the
+        root metadata is created atomically and exclusively).
         """
         if mode not in ("a", "r", "r+", "w"):
             raise ValueError(f"mode={mode!r} must be one of 'a', 'r', 'r+', 'w'")

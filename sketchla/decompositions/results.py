@@ -14,7 +14,7 @@ import dask.array as da
 import numpy as np
 
 from ..random import TestMatrix
-from ..store import RunStore
+from ..store import RunStore, StoreCorruptError
 from ._run import generator_rows, load_small, row_chunk
 from .errors import ErrorEstimate, error_from_probes
 
@@ -213,7 +213,12 @@ def open_result(path, mode: str = "r+"):
     algorithm = run.params.get("algorithm")
     if algorithm not in ("seigh", "ssvd"):
         raise ValueError(f"store {path!r} does not hold a seigh/ssvd run (algorithm={algorithm!r})")
-    if run.get_stage("core") is None:
+    recorded = "core" in run.stages()
+    if run.get_stage("core") is None:  # a damaged result raises (mode 'r') or is dropped (logged)
+        if recorded:
+            raise StoreCorruptError(
+                f"the {algorithm} run in {path!r} had finished, but files of its result are damaged (see the "
+                f"log); call sketchla.{algorithm}(..., store={path!r}) with the same parameters to recompute them")
         raise ValueError(
             f"the {algorithm} run in {path!r} is not finished; call sketchla.{algorithm}(..., store={path!r}) "
             "with the same parameters to resume it")
