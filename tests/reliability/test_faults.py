@@ -388,3 +388,27 @@ def test_storage_error_note_is_specific():
 
     assert "could not be written" in _storage_note(OSError(errno.EROFS, "Read-only file system"), "/s")
     assert _storage_note(ValueError("x"), "/s") is None
+
+
+def test_ssvd_resumes_after_failure_and_damage(tmp_path):
+    """The same guarantees for SSVD (two measurements, adjoint included)."""
+    from measure import _measure_ops as mops
+
+    R = mops.sparse_matrix(300, 200, seed=4)
+    kw = dict(seed=5, store=None, client="sync", dtype="float64", chunk=1, progress=False)
+    ref = sk.ssvd(R, 3, 6, **kw)
+    store = str(tmp_path / "run")
+    log1, log2 = tmp_path / "log1", tmp_path / "log2"
+    log1.mkdir(), log2.mkdir()
+    with pytest.raises(RuntimeError, match="injected failure"):
+        sk.ssvd(mops.CountingOp(R, str(log1), raise_after=5), 3, 6, **{**kw, "store": store})
+    done = h.done_chunks(store)
+    assert len(done) == 5 and h.done_chunks(store, "Y_left") == {0, 1, 2}
+    _damage(h.chunk_file(store, "Y_left", 0, 1), "delete")
+    victim = min(done)
+    _damage(h.chunk_file(store, "Y", 0, victim), "truncate")
+    res = sk.ssvd(mops.CountingOp(R, str(log2)), 3, 6, **{**kw, "store": store})
+    omega = TestMatrix((200, 9), seed=5, name="omega", dtype="float64")
+    assert h.calls_to_columns(log2, omega) == sorted(set(range(9)) - done | {victim})
+    assert np.array_equal(res.S, ref.S)
+    assert RunStore.open(store, mode="r").verify("full") == {}
