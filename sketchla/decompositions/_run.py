@@ -32,17 +32,23 @@ _BLOCK_BYTES = 64 * 2**20
 
 
 @contextlib.contextmanager
-def schedulers(client):
+def schedulers(client, op=None, sketch_bytes: int = 0):
     """Resolve ``client`` once (see :mod:`sketchla.cluster`) for a whole run.
 
     Yields ``(for_measure, for_linalg)``: what :func:`sketchla.measure` takes
     (a Client or ``"threads"``) and what the :mod:`sketchla.linalg` routines
     take (a Client, or ``None`` for the in-process scheduler). A cluster
-    created here is closed when the run ends.
+    created here is closed when the run ends. With ``client=None``, an
+    in-memory operator (not a recipe) whose sketch is at most 64 MiB runs on
+    the threaded scheduler — starting a LocalCluster would cost seconds, more
+    than the whole computation (the rule :func:`sketchla.measure` applies).
     """
     from distributed import Client
 
-    with client_context(client) as c:
+    from ..operators import RecipeOperator
+
+    small = op is not None and not isinstance(op, RecipeOperator) and sketch_bytes <= _BLOCK_BYTES
+    with client_context(client, small=small) as c:
         yield c, (c if isinstance(c, Client) else None)
 
 

@@ -88,7 +88,7 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
         upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
 
         if run.get_stage("core", verify=verify) is None:
-            with schedulers(client) as (c_measure, c_linalg):
+            with schedulers(client, op, D * n_inner * dt.itemsize) as (c_measure, c_linalg):
                 t0 = time.perf_counter()
                 # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
                 Y = measure(op, omega, run, "Y", chunk=chunk, client=c_measure, progress=progress,

@@ -67,7 +67,7 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
         ups_inner = TestMatrix((D_L, n_inner), seed=seed, name="upsilon_inner", kind=test_kind, dtype=dt)
 
         if run.get_stage("core", verify=verify) is None:
-            with schedulers(client) as (c_measure, c_linalg):
+            with schedulers(client, op, (D_L * (n_outer + n_inner) + D_R * n_outer) * dt.itemsize) as (c_measure, c_linalg):
                 t0 = time.perf_counter()
                 # Alg. 1 lines 1-3: (M_LO*)ᵀ = Aᵀ Υ_O and A [Ω_O, Ω_I]
                 Y_left = measure(op, ups_outer, run, "Y_left", adjoint=True, chunk=chunk, client=c_measure,
