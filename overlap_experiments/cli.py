@@ -1,5 +1,58 @@
-"""Command line entry point ``overlap-experiments``."""
+"""Command line entry point ``overlap-experiments``.
+
+Subcommands:
+
+* ``run PROBLEM --out DIR`` — train, compute exact and sketched Hessian
+  eigenspaces and their overlap with parameter-magnitude masks, write
+  ``results.json`` and the figures (:mod:`overlap_experiments.run_mnist`);
+* ``synthetic --out DIR`` — the synthetic Grassmannian study of paper
+  Alg. 3 / Table 2 (:mod:`overlap_experiments.synthetic`).
+"""
+from __future__ import annotations
+
 import argparse
+import logging
+import os
+import sys
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    from . import problems
+
+    p.add_argument("problem", help=f"problem name ({', '.join(problems.names())})")
+    p.add_argument("--out", required=True, help="output folder (created; an existing run there is resumed)")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, mini-batches, Hessian samples "
+                   "and sketches (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="SGD steps (default: the problem's, 1000 for mnist16)")
+    p.add_argument("--n-outer", type=int, default=None, help="SEIGH outer sketch size n_O (default: paper Table 1, 355)")
+    p.add_argument("--n-inner", type=int, default=None, help="SEIGH inner sketch size n_I = number of HVPs "
+                   "(default 2·n_O + 1, Tropp et al. 2019)")
+    p.add_argument("--data-root", default=None, help="folder with MNIST in torchvision's layout "
+                   "(ROOT/MNIST/raw/*-ubyte); default: scikit-learn's bundled digits, upsampled to 16x16")
+    p.add_argument("--exact-steps", type=int, nargs="+", default=None,
+                   help="steps with exact Hessian eigendecompositions (default 0 100 1000)")
+    p.add_argument("--sketch-steps", type=int, nargs="+", default=None,
+                   help="steps with SEIGH (default 0 10 50 100 250 500 1000)")
+    p.add_argument("--splits", nargs="+", default=["train", "test"], choices=["train", "test"],
+                   help="Hessian samples to analyse (default: train test)")
+    p.add_argument("--exact-splits", nargs="+", default=None, choices=["train", "test"],
+                   help="splits with exact Hessians (default: the first of --splits, i.e. train; "
+                        "each exact Hessian costs 7030 HVPs and a dense eigendecomposition)")
+    p.add_argument("--exact-dtype", default="float32", choices=["float32", "float64"],
+                   help="precision of the dense eigendecomposition (default float32, like the HVPs)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="half-minute smoke run (100 steps, 50 Hessian samples, n_O=20)")
+    mode.add_argument("--paper", action="store_true", help="the paper's full sweep: exact and sketched analysis "
+                      "at every checkpoint (every 5th step to 250, log-spaced to 1000); hours on 2 cores")
+    cl = p.add_mutually_exclusive_group()
+    cl.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port) for the SEIGH "
+                    "measurements; default: threads in this process")
+    cl.add_argument("--workers", type=int, default=None, help="start a local Dask cluster with N worker processes "
+                    "for the SEIGH measurements")
+    p.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS threads for NumPy/SciPy (default 1: the "
+                   "BLAS work is small and thread teams stall on busy machines; 0 = library default)")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -7,13 +60,87 @@ def build_parser() -> argparse.ArgumentParser:
         prog="overlap-experiments",
         description="Parameter-magnitude masks vs Hessian eigenspaces (Fernandez et al.), on sketchla.",
     )
-    p.add_subparsers(dest="command")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="train a problem and measure exact/sketched overlap (paper §6)",
+                         description="Train PROBLEM with SGD, compute exact (small D) and SEIGH Hessian "
+                                     "eigenspaces at checkpoints, and their overlap with parameter-magnitude "
+                                     "masks; writes results.json and figures to --out.")
+    _add_run_arguments(run)
+    syn = sub.add_parser("synthetic", help="Grassmannian metrics on random subspaces (paper Alg. 3, Table 2)",
+                         description="Synthetic study of Grassmannian metrics (paper Alg. 3, Appendix A.4, Table 2).")
+    from . import synthetic
+
+    synthetic.add_arguments(syn)
     return p
 
 
+def _print_summary(res: dict) -> None:
+    D = res["n_params"]
+    print(f"\n{res['problem']['title']}: D = {D} parameters, data = {res['data_source']['name']}")
+    print(f"{'split':5s} {'step':>5s} {'test acc':>8s} {'k':>4s} {'exact':>8s} {'sketched':>8s} "
+          f"{'chance':>8s} {'exact/chance':>12s}")
+    for split, by in res["summary"].items():
+        for s in sorted(by, key=int):
+            acc = res["checkpoints"][s]["test_acc"]
+            for k, r in sorted(by[s].items(), key=lambda kv: int(kv[0])):
+                ex = f"{r['exact']:.4f}" if "exact" in r else "-"
+                skd = f"{r['sketched']:.4f}" if "sketched" in r else "-"
+                ratio = f"{r['ratio_exact']:.1f}" if "ratio_exact" in r else (
+                    f"{r['ratio_sketched']:.1f}*" if "ratio_sketched" in r else "-")
+                print(f"{split:5s} {s:>5s} {acc:8.2%} {k:>4s} {ex:>8s} {skd:>8s} {r['chance']:8.4f} {ratio:>12s}")
+    t = res["timings"]
+    print(f"(* = sketched/chance)  total {t['total']:.0f}s: training {t['train']:.0f}s, exact Hessians "
+          f"{t['exact_hessian']:.0f}s + eigh {t['exact_eigh']:.0f}s, SEIGH {t['seigh']:.0f}s")
+
+
+def _cmd_run(args) -> int:
+    from . import run_mnist
+
+    cfg = run_mnist.make_config(
+        args.problem, seed=args.seed, steps=args.steps, n_outer=args.n_outer, n_inner=args.n_inner,
+        data_root=args.data_root, quick=args.quick, paper=args.paper, scheduler=args.scheduler,
+        workers=args.workers, exact_steps=args.exact_steps, sketch_steps=args.sketch_steps,
+        splits=args.splits, exact_splits=args.exact_splits, exact_dtype=args.exact_dtype,
+    )
+    if args.blas_threads < 0:
+        raise ValueError(f"--blas-threads={args.blas_threads} must be >= 0")
+    cfg.blas_threads = args.blas_threads or None
+    if args.data_root is not None:
+        from . import data
+
+        data.resolve_mnist_root(args.data_root)  # fail before any work on a bad path
+    res = run_mnist.run_problem(args.out, cfg, progress=not args.no_progress, figures=not args.no_figures)
+    _print_summary(res)
+    print(f"wrote {args.out}/results.json" + (f" and {len(res.get('figures', []))} figures" if not args.no_figures else ""))
+    return 0
+
+
 def main(argv=None) -> int:
+    # OpenMP thread teams that spin while waiting stall badly when the cores are
+    # shared (measured: 10x slower SGD steps on a loaded 2-core machine); a
+    # passive wait costs nothing otherwise. Only effective before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-    return 0
+        return 0
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("distributed", "numexpr", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "synthetic":
+        from . import synthetic
+
+        return synthetic.run(args)
+    try:
+        return _cmd_run(args)
+    except NotImplementedError as exc:
+        print(f"overlap-experiments: error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        if args.verbose:
+            raise
+        print(f"overlap-experiments: error: {exc}", file=sys.stderr)
+        return 2

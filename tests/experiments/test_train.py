@@ -1,0 +1,112 @@
+"""SGD training: determinism under a seed, resumption, checkpoints as plain state dicts."""
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from overlap_experiments import problems
+from overlap_experiments.train import (
+    checkpoint_path, default_checkpoint_steps, existing_checkpoints, load_checkpoint, load_model, train,
+)
+
+PROB = replace(problems.get("mnist16"), batch_size=64)  # small batches: fast tests
+
+
+def _params(path):
+    return torch.cat([v.reshape(-1) for v in torch.load(path, weights_only=True).values()])
+
+
+def test_default_checkpoint_steps():
+    s = default_checkpoint_steps(1000)
+    assert s[0] == 0 and s[-1] == 1000 and s == sorted(set(s))
+    assert set(range(0, 251, 5)) <= set(s)  # every 5th step early (Figs. 15-16)
+    assert {1, 2, 3, 500, 1000} <= set(s)  # log-spaced over the whole run
+    with pytest.raises(ValueError, match="every"):
+        default_checkpoint_steps(100, every=0)
+
+
+def test_training_is_deterministic_under_a_seed(tmp_path, digits):
+    ck = [0, 5, 12]
+    a = train(PROB, digits, tmp_path / "a", steps=12, seed=1, checkpoint_steps=ck, progress=False)
+    b = train(PROB, digits, tmp_path / "b", steps=12, seed=1, checkpoint_steps=ck, progress=False)
+    c = train(PROB, digits, tmp_path / "c", steps=12, seed=2, checkpoint_steps=ck, progress=False)
+    assert a["losses"] == b["losses"] and len(a["losses"]) == 12
+    assert a["losses"] != c["losses"]
+    for s in ck:
+        assert torch.equal(_params(checkpoint_path(tmp_path / "a", s)), _params(checkpoint_path(tmp_path / "b", s)))
+    assert not torch.equal(_params(checkpoint_path(tmp_path / "a", 12)), _params(checkpoint_path(tmp_path / "c", 12)))
+    assert existing_checkpoints(tmp_path / "a") == ck
+
+
+def test_resume_continues_exactly(tmp_path, digits):
+    full = train(PROB, digits, tmp_path / "full", steps=40, seed=0, checkpoint_steps=[0, 10, 20, 30, 40],
+                 progress=False)
+    # an interrupted run: stopped at step 20, then asked for 40 steps
+    part = train(PROB, digits, tmp_path / "part", steps=20, seed=0, checkpoint_steps=[0, 10, 20], progress=False)
+    assert part["trained_steps"] == 20
+    res = train(PROB, digits, tmp_path / "part", steps=40, seed=0, checkpoint_steps=[0, 10, 20, 30, 40],
+                progress=False)
+    assert res["resumed_from"] == 20 and res["trained_steps"] == 20
+    assert res["losses"] == full["losses"]
+    torch.testing.assert_close(_params(checkpoint_path(tmp_path / "part", 40)),
+                               _params(checkpoint_path(tmp_path / "full", 40)), rtol=0, atol=0)
+    # a crash after step 30's checkpoint but before its log entry: resumed from the last logged checkpoint
+    log = tmp_path / "part" / "train_log.json"
+    losses = json.loads(log.read_text())["losses"]
+    log.write_text(json.dumps({"losses": losses[:25]}))
+    again = train(PROB, digits, tmp_path / "part", steps=40, seed=0, checkpoint_steps=[0, 10, 20, 30, 40],
+                  progress=False)
+    assert again["resumed_from"] == 20 and again["losses"] == full["losses"]
+    # nothing left to do
+    done = train(PROB, digits, tmp_path / "part", steps=40, seed=0, progress=False,
+                 checkpoint_steps=[0, 10, 20, 30, 40])
+    assert done["trained_steps"] == 0 and done["resumed_from"] == 40
+
+
+def test_checkpoint_folder_with_other_settings_is_refused(tmp_path, digits):
+    train(PROB, digits, tmp_path, steps=2, seed=0, checkpoint_steps=[0, 2], progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        train(PROB, digits, tmp_path, steps=2, seed=5, checkpoint_steps=[0, 2], progress=False)
+    with pytest.raises(ValueError, match="checkpoint_steps"):
+        train(PROB, digits, tmp_path / "x", steps=2, checkpoint_steps=[3], progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        train(replace(PROB, batch_size=10_000), digits, tmp_path / "y", steps=2, progress=False)
+
+
+def test_checkpoint_round_trip_with_weights_only(tmp_path, digits):
+    train(PROB, digits, tmp_path, steps=3, seed=0, checkpoint_steps=[3], progress=False)
+    path = checkpoint_path(tmp_path, 3)
+    state = torch.load(path, weights_only=True)  # a plain state dict: no pickled code
+    assert isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
+    model = load_model(PROB, path)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k])
+    assert sum(v.numel() for v in state.values()) == 7030
+
+
+class _NotAStateDict:
+    pass
+
+
+def test_bad_checkpoints_are_refused(tmp_path):
+    model = PROB.build_model(seed=0)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt", model)
+    p = tmp_path / "obj.pt"
+    torch.save({"model": _NotAStateDict()}, p)  # arbitrary pickled object: refused by weights_only
+    with pytest.raises(ValueError, match="weights_only"):
+        load_checkpoint(p, model)
+    torch.save([torch.zeros(3)], p)
+    with pytest.raises(ValueError, match="not a state dict"):
+        load_checkpoint(p, model)
+    torch.save({"0.weight": torch.zeros(3)}, p)
+    with pytest.raises(ValueError, match="keys"):
+        load_checkpoint(p, model)
+    bad = {k: torch.zeros(1) for k in model.state_dict()}
+    torch.save(bad, p)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        load_checkpoint(p, model)
+    p.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="not a plain state dict"):
+        load_checkpoint(p, model)
