@@ -208,8 +208,12 @@ def _write_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
+#: bump when the cached exact-analysis quantities change meaning
+_CACHE_VERSION = 2
+
+
 def _cache_key(cfg: RunConfig, split: str, step: int, kind: str) -> dict:
-    return {"kind": kind, "split": split, "step": step, "seed": cfg.seed, "per_class": cfg.hessian_per_class,
+    return {"version": _CACHE_VERSION, "kind": kind, "split": split, "step": step, "seed": cfg.seed, "per_class": cfg.hessian_per_class,
             "k_max": cfg.k_max_exact, "method": cfg.exact_method, "dtype": cfg.exact_dtype,
             "n_random": cfg.n_random_masks, "data_root": cfg.data_root, "steps": cfg.steps}
 
@@ -247,12 +251,14 @@ def _exact_analysis(cfg, H, order, D, tag):
     curve = ov.overlap_curve(order, Q, K)
     rnd = ov.random_mask_curves(Q, K, cfg.n_random_masks, seed=cfg.seed)
     best = ov.best_mask_curve(Q, K)
-    # κ of the spectrum: ||Λ_top||² / ||Λ||², with ||Λ||² = ||H||_F² (exact)
+    # κ of the spectrum: ||Λ_top||² / ||Λ||²; ||Λ||² from all eigenvalues when
+    # we have them, else ||Λ||² = ||H||_F² (Lanczos: top eigenvalues only)
     e2 = np.cumsum(np.square(vals))
+    total = float(e2[-1]) if all_vals else fro2
     kap = {}
     for r in KAPPA_RHOS:
         k = ov.k_for(D, r)
-        kap[r] = float(e2[k - 1] / fro2) if k <= len(vals) and fro2 > 0 else None
+        kap[r] = float(min(e2[k - 1] / total, 1.0)) if k <= len(vals) and total > 0 else None
     metrics = {r: ov.mask_metrics(order, Q, ov.k_for(D, r)) for r in METRIC_RHOS if ov.k_for(D, r) <= K}
     t_curves = time.perf_counter() - t0
     logger.info("%s: eigh %.1fs, curves/metrics %.1fs", tag, t_eigh, t_curves)
@@ -330,6 +336,11 @@ def _blas_threads(n):
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
         yield
         return
+    # threadpoolctl only limits libraries already loaded: SciPy brings its own
+    # OpenBLAS (separate from NumPy's), loaded by its first linalg import
+    import scipy.linalg  # noqa: F401
+    import scipy.sparse.linalg  # noqa: F401
+
     with threadpool_limits(limits=int(n), user_api="blas"):
         yield
 
