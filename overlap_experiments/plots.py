@@ -158,6 +158,9 @@ def _fig15(res, out: Path, plt) -> Path:
         ax.set_ylabel(f"κ(Λ) of H_{split}")
         if st:
             ax.legend(fontsize=7)
+        else:  # κ(Λ) needs the whole spectrum: exact Hessians only
+            ax.text(0.5, 0.5, f"no exact H_{split} in this run\n(--exact-splits train test)",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.4")
     for ax in axes:
         ax.set_xscale("symlog", linthresh=1)
     axes[-1].set_xlabel("training step")
