@@ -6,7 +6,9 @@ Subcommands:
   eigenspaces and their overlap with parameter-magnitude masks, write
   ``results.json`` and the figures (:mod:`overlap_experiments.run_mnist`);
 * ``synthetic --out DIR`` — the synthetic Grassmannian study of paper
-  Alg. 3 / Table 2 (:mod:`overlap_experiments.synthetic`).
+  Alg. 3 / Table 2 (:mod:`overlap_experiments.synthetic`);
+* ``proxies --out DIR`` — the overlap proxies of appendix A.2, Figs 6–7
+  (:mod:`overlap_experiments.run_proxies`).
 """
 from __future__ import annotations
 
@@ -72,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     from . import synthetic
 
     synthetic.add_arguments(syn)
+    prx = sub.add_parser("proxies", help="cheaper overlap proxies on 16×16 MNIST (paper App. A.2, Figs 6-7)",
+                         description="GGN and H² subtraces (Eq. 7) and the SAM measure (Eq. 8) vs overlap and k/D.")
+    from . import run_proxies
+
+    run_proxies.add_arguments(prx)
     return p
 
 
@@ -135,6 +142,10 @@ def main(argv=None) -> int:
 
         return synthetic.run(args)
     try:
+        if args.command == "proxies":
+            from . import run_proxies
+
+            return run_proxies.run(args)
         return _cmd_run(args)
     except NotImplementedError as exc:
         print(f"overlap-experiments: error: {exc}", file=sys.stderr)
