@@ -108,3 +108,27 @@ def test_bad_inputs(tiny):
         px.sam_deltas(model, X, y, -1.0)
     with pytest.raises(ValueError, match="samples"):
         px.h2_diagonal(model, X, y[:3])
+
+
+def test_cli_proxies_quick_writes_curves_parameters_and_figure(tmp_path):
+    import json
+
+    from overlap_experiments.cli import main
+
+    out = tmp_path / "prx"
+    assert main(["proxies", "--out", str(out), "--quick", "--steps", "0", "--splits", "test",
+                 "--no-progress", "--seed", "3"]) == 0
+    res = json.loads((out / "proxies.json").read_text())
+    assert res["seed"] == 3 and res["steps"] == [0] and res["D"] == 7030 and res["lams"] == [0.01, 0.1, 1.0]
+    assert "digits" in res["data_source"]["name"].lower()
+    c = res["curves"]["test"]["0"]
+    for curve in [c["ggn"], c["h2"], *c["sam"].values()]:
+        assert len(curve) == 7030 and curve[-1] == pytest.approx(1.0) and np.all(np.diff(curve) >= -1e-12)
+    assert len(c["overlap"]) == res["k_max_overlap"] and 0 <= min(c["overlap"]) <= max(c["overlap"]) <= 1
+    assert (out / "fig07_proxies_test.png").stat().st_size > 10_000
+
+
+def test_cli_proxies_rejects_bad_lambda(tmp_path):
+    from overlap_experiments.cli import main
+
+    assert main(["proxies", "--out", str(tmp_path), "--lams", "0.1", "-1", "1", "--no-progress"]) == 2
