@@ -13,10 +13,13 @@ the numerics:
 * :func:`check_finite_block` raises a ``ValueError`` naming the row block that
   holds NaN/Inf.
 * :func:`prepare_out` validates or creates a Zarr output *before* any work is
-  done (unwritable, wrongly shaped or non-float outputs are refused).
+  done (unwritable, wrongly shaped, non-float or narrower-dtype outputs are
+  refused); :func:`check_out_store` refuses an in-memory store that the
+  tasks of a distributed client would only see as pickled copies.
 * :func:`compute` runs Dask objects on the given client, or else on whatever
   scheduler is active (the threaded one by default, a distributed ``Client``
-  when one is the default).
+  when one is the default), with BLAS limited to one thread per task while
+  several tasks share this process's cores.
 """
 from __future__ import annotations
 
@@ -276,9 +279,14 @@ def write_block(out, start: int, stop: int, block, gpu: bool = False):
     chunks then read back the same with or without ``gpu``.
     """
     del gpu  # reads may go straight to the GPU; writes always leave from the host
+    block = asnumpy(block)
     if out.ndim == 1:
         block = block.reshape(-1)
-    out[start:stop] = asnumpy(block)
+    elif not block.flags.c_contiguous:  # e.g. LAPACK's Fortran-ordered Q
+        from ._kernels import reorder
+
+        block = reorder(block, "C")
+    out[start:stop] = block
 
 
 # --------------------------------------------------------------------------- running

@@ -121,3 +121,14 @@ def test_factor_q_is_orgqr_of_the_same_reflectors(rng):
     q2, r2 = _kernels.local_qr(block)
     np.testing.assert_array_equal(q, q2)
     np.testing.assert_array_equal(r, r2)
+
+
+@pytest.mark.parametrize("shape", [(1000, 7), (3, 5), (257, 1), (0, 4)])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_reorder(rng, shape, order):
+    x = rng.standard_normal(shape).astype(np.float32)
+    for src in (x, np.asfortranarray(x)):
+        y = _kernels.reorder(src, order)
+        assert y.flags["C_CONTIGUOUS" if order == "C" else "F_CONTIGUOUS"]
+        np.testing.assert_array_equal(y, x)
+        assert not np.shares_memory(y, src)
