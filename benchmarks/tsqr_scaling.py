@@ -12,15 +12,18 @@ figures do not mix. Measured per configuration:
 * ``||QᵀQ − I||_max`` and ``||QR − A||_max / ||A||_max`` (streamed, float64,
   after the timing).
 
-Configurations: sketchla.tsqr on Dask's threaded scheduler at D/2, D, 2D;
-dask.array.linalg.tsqr + ``store`` at D/2, D, 2D (Dask defaults, and once at D
-with one BLAS thread per task, the setting sketchla uses); numpy.linalg.qr at
-D only (guarded: skipped if the machine lacks the memory); sketchla.tsqr on a
-LocalCluster of 1 and 2 worker processes (one thread each) at D (strong
-scaling). Timings are reported as ratios to dask's tsqr at the same D,
-measured in the same run. Prints a table, writes benchmarks/out/tsqr_scaling.json.
+Configurations: sketchla.tsqr on Dask's threaded scheduler at D/2, D, 2D
+(and at D with ``method="householder"``: the Householder Q for every block);
+dask.array.linalg.tsqr + ``store`` at D/2 and D (2D with ``--dask-2d``), with
+Dask's defaults and once at D with one BLAS thread per task (the setting
+sketchla uses); numpy.linalg.qr at D only (guarded: ~36 bytes a number, as
+float32 input is factorised in float64; measured at D/2 instead, or skipped,
+if the machine lacks the memory); sketchla.tsqr on a LocalCluster of 1 and 2
+worker processes (one thread each) at D (strong scaling). Timings are
+reported as ratios to dask's tsqr at the same D, measured in the same run.
+Prints a table, writes benchmarks/out/tsqr_scaling.json.
 
-    python benchmarks/tsqr_scaling.py            # full run (~15 min on 2 cores)
+    python benchmarks/tsqr_scaling.py            # full run (~20 min on 2 busy cores)
     python benchmarks/tsqr_scaling.py --quick    # smoke run, small D
     python benchmarks/tsqr_scaling.py --skip-numpy --D 1000000
 """
@@ -201,6 +204,8 @@ def main(argv=None):
                     help="sketchla block height (default: the library's 64 MiB blocks)")
     ap.add_argument("--skip-numpy", action="store_true", help="skip numpy.linalg.qr in memory")
     ap.add_argument("--skip-dask", action="store_true", help="skip dask.array.linalg.tsqr")
+    ap.add_argument("--dask-2d", action="store_true",
+                    help="also time dask's tsqr at 2·D (slow: off by default on shared machines)")
     ap.add_argument("--workdir", default=None, help="where the Zarr arrays go (default: a temp dir)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=1800,
@@ -230,7 +235,7 @@ def main(argv=None):
         cfgs = []
         for d in sizes:
             cfgs.append(dict(label="sketchla.tsqr threads", method="sketchla", D=d, workers=0))
-            if not a.skip_dask:
+            if not a.skip_dask and (d <= D or a.dask_2d):
                 cfgs.append(dict(label="dask tsqr threads", method="dask", D=d))
         cfgs.append(dict(label="sketchla.tsqr householder-only", method="sketchla", D=D, workers=0,
                          qr_method="householder"))
