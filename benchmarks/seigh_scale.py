@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "seigh_scale.json"))
     a = p.parse_args(argv)
     if a.quick:
-        a.D, a.n_outer, a.n_inner, a.chunk = 200_000, 64, 128, 16
+        a.D, a.n_outer, a.n_inner, a.chunk, a.top = 200_000, 64, 128, 16, 10
 
     tmp = None
     store = a.store

@@ -108,18 +108,40 @@ def open_run(store, params: dict) -> RunStore:
     return RunStore.open(store, params)
 
 
+def stream_rows(measured) -> int:
+    """Row-block height for every streamed pass of a run: the measurement's Zarr chunk rows.
+
+    The sketch is written in column chunks of ``rows`` rows; Zarr decodes
+    whole chunks, so a pass with shorter row blocks would decode each chunk
+    several times (measured: 32× the I/O with 2**18-row chunks read in
+    8192-row blocks). ``Q`` is stored with the same row chunks.
+    """
+    return int(measured.chunks[0])
+
+
+def sketch_rows(measured, cols=None) -> da.Array:
+    """The measured Zarr array as a Dask array of full-width row blocks (one read per chunk row)."""
+    x = da.from_zarr(measured, chunks=(stream_rows(measured), measured.shape[1]))
+    return x if cols is None else x[:, cols]
+
+
 def orthonormalize(run: RunStore, sketch: da.Array, name: str, client=None,
-                   verify="size") -> "zarr.Array":  # noqa: F821
-    """Stage: ``Q ← qr(sketch)`` by streaming TSQR into ``run[name]`` (Alg. 1 l.4–5, Alg. 2 l.3)."""
+                   verify="size", rows: int | None = None) -> "zarr.Array":  # noqa: F821
+    """Stage: ``Q ← qr(sketch)`` by streaming TSQR into ``run[name]`` (Alg. 1 l.4–5, Alg. 2 l.3).
+
+    ``rows``: row-block height of the TSQR leaves and of ``Q``'s Zarr chunks
+    (default: about 64 MiB per block).
+    """
     from ..linalg import tsqr
 
     D, n = sketch.shape
     if run.get_stage(name, verify=verify) is not None:
         log.info("stage %s already complete in %s; skipping QR", name, run.path)
         return run.group[name]
-    out = run.array(name, (D, n), chunks=(row_chunk(n, sketch.dtype), n), dtype=sketch.dtype)
+    rows = min(D, rows or row_chunk(n, sketch.dtype))
+    out = run.array(name, (D, n), chunks=(rows, n), dtype=sketch.dtype)
     log.info("orthonormalising %s (%d × %d) by TSQR", name, D, n)
-    tsqr(sketch, out=out, client=client)
+    tsqr(sketch, out=out, client=client, block_rows=max(rows, n))
     run.set_stage(name, {"shape": [D, n]}, arrays=[name])  # with the manifest of Q's chunk files
     return out
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 
-import dask.array as da
 
 from ..backend import check_float_dtype
 from ..linalg import inner
@@ -25,7 +24,7 @@ from ..random import KINDS, TestMatrix
 from ._core import seigh_core
 from ..store import check_verify
 from ._run import (check_seed, check_sizes, checksum_hint, generator_rows, open_run, orthonormalize,
-                   save_small, schedulers)
+                   save_small, schedulers, sketch_rows, stream_rows)
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
@@ -97,14 +96,16 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
 
                 t0 = time.perf_counter()
                 # line 3: Q = qr(M_O), streamed into the store
-                Q = orthonormalize(run, da.from_zarr(Y)[:, :n_outer], "Q", client=c_linalg, verify=verify)
+                rows = stream_rows(Y)
+                Q = orthonormalize(run, sketch_rows(Y, slice(0, n_outer)), "Q", client=c_linalg, verify=verify,
+                                   rows=rows)
                 timings["qr"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
                 rc = generator_rows(D)
                 # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
-                M_I, ups_Q = inner(upsilon.to_dask(row_chunk=rc), [Y, Q], client=c_linalg)
-                omega_Q = inner(omega.to_dask(row_chunk=rc), Q, client=c_linalg)
+                M_I, ups_Q = inner(upsilon.to_dask(row_chunk=rc), [Y, Q], client=c_linalg, block_rows=rows)
+                omega_Q = inner(omega.to_dask(row_chunk=rc), Q, client=c_linalg, block_rows=rows)
                 timings["thin_products"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()

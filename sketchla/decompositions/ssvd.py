@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import time
 
-import dask.array as da
 
 from ..backend import check_float_dtype
 from ..linalg import inner
@@ -26,7 +25,7 @@ from ..random import KINDS, TestMatrix
 from ._core import ssvd_core
 from ..store import check_verify
 from ._run import (check_seed, check_sizes, checksum_hint, generator_rows, open_run, orthonormalize,
-                   save_small, schedulers)
+                   save_small, schedulers, sketch_rows, stream_rows)
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
@@ -77,17 +76,20 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
                 timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
 
                 t0 = time.perf_counter()
-                Y_d = da.from_zarr(Y)
-                Q = orthonormalize(run, da.from_zarr(Y_left), "Q", client=c_linalg, verify=verify)  # line 4
-                P = orthonormalize(run, Y_d[:, :n_outer], "P", client=c_linalg, verify=verify)  # line 5
+                Y_d = sketch_rows(Y)
+                rows_L, rows_R = stream_rows(Y), stream_rows(Y_left)
+                Q = orthonormalize(run, sketch_rows(Y_left), "Q", client=c_linalg, verify=verify,
+                                   rows=rows_R)  # line 4
+                P = orthonormalize(run, Y_d[:, :n_outer], "P", client=c_linalg, verify=verify,
+                                   rows=rows_L)  # line 5
                 timings["qr"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
                 # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
                 M_I, ups_P = inner(ups_inner.to_dask(row_chunk=generator_rows(D_L)), [Y_d[:, n_outer:], P],
-                                   client=c_linalg)
+                                   client=c_linalg, block_rows=rows_L)
                 omega_I = omega.to_dask(row_chunk=generator_rows(D_R))[:, n_outer:]
-                omega_Q = inner(omega_I, Q, client=c_linalg)
+                omega_Q = inner(omega_I, Q, client=c_linalg, block_rows=rows_R)
                 timings["thin_products"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
