@@ -1,11 +1,15 @@
 """Network architectures of the paper's problems (paper Table 1).
 
-Only the 16×16 MNIST model is built here: the tanh multilayer perceptron of
+The 16×16 MNIST model is built here: the tanh multilayer perceptron of
 Martens & Grosse (2015), layer widths 256-20-20-20-20-20-10, i.e.
 
     256·20 + 20  +  4·(20·20 + 20)  +  20·10 + 10  =  5140 + 1680 + 210  =  7030
 
-parameters (paper §6.1, Table 1). Architectures are looked up by name with
+parameters (paper §6.1, Table 1). The three larger networks of §6.2 come from
+:mod:`overlap_experiments.convnets` and are registered under the names
+``cifar10_3c3d`` (895,210 parameters), ``cifar100_allcnnc`` (1,387,108) and
+``imagenet_resnet18`` (11,689,512), each with the paper's class count and its
+parameter count asserted. Architectures are looked up by name with
 :func:`build` so that a Hessian *recipe* (see :mod:`overlap_experiments.hessian`)
 only needs to carry a string, not a pickled module.
 """
@@ -78,8 +82,20 @@ def _seeded_reset(model, seed: int) -> None:
                     m.bias.uniform_(-bound, bound, generator=g)
 
 
+def _convnet(name: str):
+    def builder(seed: int | None = None):
+        from . import convnets
+
+        return getattr(convnets, name)(seed=seed)
+
+    builder.__name__ = name
+    builder.__doc__ = f"The paper-size ``convnets.{name}`` (Table 1 class count and parameter count)."
+    return builder
+
+
 #: name -> builder(seed) for the architectures this module can build.
-ARCHITECTURES = {"mnist_mlp": mnist_mlp}
+ARCHITECTURES = {"mnist_mlp": mnist_mlp, **{n: _convnet(n) for n in
+                                            ("cifar10_3c3d", "cifar100_allcnnc", "imagenet_resnet18")}}
 
 
 def build(arch: str, seed: int | None = None):

@@ -12,9 +12,10 @@ name                          model                         D          η       
 ``imagenet_resnet18``         ResNet-18                     11,689,512 0.1      150   8207    n.a./5000      1500
 ============================  ============================  =========  =======  ====  ======  =============  ====
 
-Only ``mnist16`` can be built and run here; the other three are registered
-with the paper's hyperparameters, and ``build_model`` raises
-``NotImplementedError`` until their models and data exist.
+All four can be built: ``mnist16`` runs with :mod:`overlap_experiments.run_mnist`,
+the three larger problems (§6.2; models in :mod:`overlap_experiments.convnets`,
+data in :mod:`overlap_experiments.image_data`) with
+:mod:`overlap_experiments.run_large`.
 
 Inner sketch size n_I
 ---------------------
@@ -118,11 +119,11 @@ PROBLEMS: dict[str, Problem] = {
     for p in (
         Problem("mnist16", "16×16 MNIST", "tanh-MLP (Martens & Grosse, 2015)", "mnist_mlp",
                 7030, 0.3, 500, 100, 1000, 0.9578, 500, 500, 355, 10),
-        Problem("cifar10_3c3d", "CIFAR-10", "3c3d-CNN (Schneider et al., 2019)", None,
+        Problem("cifar10_3c3d", "CIFAR-10", "3c3d-CNN (Schneider et al., 2019)", "cifar10_3c3d",
                 895_210, 0.0226, 128, 312, 8000, 0.7452, 500, 500, 1000, 10),
-        Problem("cifar100_allcnnc", "CIFAR-100", "All-CNN-C (Springenberg et al., 2015)", None,
+        Problem("cifar100_allcnnc", "CIFAR-100", "All-CNN-C (Springenberg et al., 2015)", "cifar100_allcnnc",
                 1_387_108, 0.1658, 256, 156, 8000, 0.4050, None, 1000, 1000, 100),
-        Problem("imagenet_resnet18", "ImageNet", "ResNet-18 (He et al., 2016)", None,
+        Problem("imagenet_resnet18", "ImageNet", "ResNet-18 (He et al., 2016)", "imagenet_resnet18",
                 11_689_512, 0.1, 150, 8207, 8000, 0.1733, None, 5000, 1500, 1000),
     )
 }
