@@ -13,6 +13,14 @@ training set in the order of a permutation that is a pure function of
 the hyperparameters — and a run interrupted at any point and resumed from
 its last checkpoint continues exactly as if it had not stopped.
 
+Data: an :class:`overlap_experiments.data.Dataset` (tensors ``X_train``,
+``y_train``) or an :class:`overlap_experiments.image_data.ImageData`
+(``train`` is a ``torch`` dataset of ``(image, label)`` pairs, read per
+sample, possibly with random augmentation). Every update runs under torch's
+RNG seeded from ``(seed, t)`` (:func:`_step_seed`), so random augmentation
+and dropout are a pure function of the seed and the step as well, and a
+resumed run matches an uninterrupted one.
+
 Checkpoints are plain state dicts (``torch.save(model.state_dict())``),
 one file per step ``ckpt_dir/step_XXXXXX.pt``, loaded back with
 ``torch.load(..., weights_only=True)`` by :func:`load_checkpoint`. The
@@ -133,6 +141,29 @@ def _batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
     return _epoch_order(seed, epoch, n)[pos * batch_size:(pos + 1) * batch_size]
 
 
+def _step_seed(seed: int, step: int) -> int:
+    """Seed of torch's RNG during update ``step`` (augmentation, dropout)."""
+    return int(np.random.SeedSequence(int(seed), spawn_key=(2, int(step))).generate_state(1)[0])
+
+
+def _n_train(dataset) -> int:
+    if hasattr(dataset, "X_train"):
+        return int(dataset.X_train.shape[0])
+    return len(dataset.train)
+
+
+def _fetch_batch(dataset, idx):
+    """Mini-batch ``(X (B, …), y (B,))`` of training samples ``idx``."""
+    import torch
+
+    if hasattr(dataset, "X_train"):
+        t = torch.as_tensor(idx)
+        return dataset.X_train[t], dataset.y_train[t]
+    items = [dataset.train[int(i)] for i in idx]
+    return (torch.stack([torch.as_tensor(x) for x, _ in items]),
+            torch.as_tensor([int(c) for _, c in items], dtype=torch.int64))
+
+
 def _write_json(path: Path, obj) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=1))
@@ -147,13 +178,14 @@ class TrainResult(dict):
 
 def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0,
           checkpoint_steps=None, lr: float | None = None, batch_size: int | None = None,
-          progress: bool = True) -> TrainResult:
-    """Train ``problem``'s model with plain SGD on ``dataset.X_train``.
+          progress: bool = True, device=None, threads: int | None = 1) -> TrainResult:
+    """Train ``problem``'s model with plain SGD on the training split of ``dataset``.
 
     Parameters
     ----------
     problem : :class:`overlap_experiments.problems.Problem` (η, B and the model).
-    dataset : :class:`overlap_experiments.data.Dataset`.
+    dataset : :class:`overlap_experiments.data.Dataset` or
+        :class:`overlap_experiments.image_data.ImageData` (see module docstring).
     ckpt_dir : checkpoint folder (created; resumed if it holds a run with the same settings).
     steps : number of SGD updates (default ``problem.total_steps``).
     seed : initialisation and mini-batch order.
@@ -161,6 +193,11 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
         values outside ``[0, steps]`` are an error.
     lr, batch_size : override η and B.
     progress : tqdm progress bar.
+    device : torch device of the updates (``None`` = CPU; "auto", "cuda", … as
+        :func:`overlap_experiments.hessian.resolve_device`). Checkpoints are
+        always saved from CPU copies.
+    threads : torch intra-op threads during training (default 1, best for the
+        tiny mnist16 MLP; ``None`` keeps torch's setting, for the convnets).
     """
     import torch
     from tqdm.auto import tqdm
@@ -174,8 +211,7 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
     B = int(problem.batch_size if batch_size is None else batch_size)
     if not lr > 0:
         raise ValueError(f"lr={lr!r} must be positive")
-    X, y = dataset.X_train, dataset.y_train
-    n = int(X.shape[0])
+    n = _n_train(dataset)
     if B < 1 or B > n:
         raise ValueError(f"batch_size={B} must be in [1, {n}] (the training set has {n} samples)")
     ck = sorted(set(default_checkpoint_steps(max(steps, 1)) if checkpoint_steps is None else
@@ -188,6 +224,8 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     config = {"problem": problem.name, "seed": seed, "lr": lr, "batch_size": B,
               "data": dataset.source.get("name"), "n_train": n}
+    if dataset.source.get("augment") or getattr(getattr(dataset, "train", None), "augment", False):
+        config["augment"] = True
     cfg_path = ckpt_dir / "train_config.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
@@ -211,12 +249,18 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
         resumed = start
         logger.info("resuming training from step %d (%s)", start, ckpt_dir)
     losses = losses[:start]
+    from .hessian import resolve_device
+
+    dev = resolve_device("cpu" if device is None else device)
+    model.to(dev)
+    rng_devices = [dev] if dev.type == "cuda" else []
     loss_fn = torch.nn.CrossEntropyLoss()
     t0 = time.perf_counter()
     # the mnist16 model is tiny: one thread is fastest (and immune to
     # oversubscription stalls of OpenMP thread teams on a busy machine)
     n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if threads is not None:
+        torch.set_num_threads(int(threads))
     if start in ck and not checkpoint_path(ckpt_dir, start).exists():
         _save_state(model, checkpoint_path(ckpt_dir, start))
     model.train()
@@ -226,11 +270,13 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
         bar = tqdm(range(start, end), desc=f"train {problem.name}", disable=not progress,
                    initial=0, total=end - start, unit="step", leave=False)
         for t in bar:
-            idx = torch.as_tensor(_batch_indices(seed, t, n, B))
-            xb, yb = X[idx], y[idx]
-            model.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
+            with torch.random.fork_rng(devices=rng_devices):
+                torch.manual_seed(_step_seed(seed, t))
+                xb, yb = _fetch_batch(dataset, _batch_indices(seed, t, n, B))
+                xb, yb = xb.to(dev), yb.to(dev)
+                model.zero_grad(set_to_none=True)
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
             with torch.no_grad():
                 for p in model.parameters():
                     p.add_(p.grad, alpha=-lr)
