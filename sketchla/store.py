@@ -59,8 +59,6 @@ import zlib
 import numpy as np
 import zarr
 
-from .backend import check_float_dtype
-
 __all__ = ["RunStore", "StoreMismatchError", "StoreLockedError", "StoreCorruptError", "check_verify"]
 
 logger = logging.getLogger(__name__)

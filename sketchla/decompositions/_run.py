@@ -108,6 +108,31 @@ def open_run(store, params: dict) -> RunStore:
     return RunStore.open(store, params)
 
 
+def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, test_kind, verify, store):
+    """Check the common arguments of SEIGH / SSVD and open their run store.
+
+    ``shape`` is the operator's ``(D_L, D_R)``; ``n_max`` bounds
+    ``n_outer ≤ n_inner ≤ n_max``. Everything is validated *before* the store
+    is created with these parameters, so a bad call leaves no store behind.
+
+    Returns ``(run, n_outer, n_inner, seed, dtype)`` with the checked values.
+    """
+    from ..random import KINDS
+    from ..store import check_verify
+
+    n_outer, n_inner = check_sizes(n_outer, n_inner, n_max)
+    seed = check_seed(seed)
+    dt = check_float_dtype(dtype)
+    if test_kind not in KINDS:
+        raise ValueError(f"test_kind={test_kind!r} must be one of {KINDS}")
+    check_verify(verify)
+    params = {
+        "algorithm": algorithm, "shape": [int(shape[0]), int(shape[1])], "n_outer": n_outer,
+        "n_inner": n_inner, "seed": seed, "dtype": str(dt), "test_kind": test_kind,
+    }
+    return open_run(store, params), n_outer, n_inner, seed, dt
+
+
 def stream_rows(measured) -> int:
     """Row-block height for every streamed pass of a run: the measurement's Zarr chunk rows.
 
@@ -126,7 +151,7 @@ def sketch_rows(measured, cols=None) -> da.Array:
 
 
 def orthonormalize(run: RunStore, sketch: da.Array, name: str, client=None,
-                   verify="size", rows: int | None = None) -> "zarr.Array":  # noqa: F821
+                   verify="size", rows: int | None = None):
     """Stage: ``Q ← qr(sketch)`` by streaming TSQR into ``run[name]`` (Alg. 1 l.4–5, Alg. 2 l.3).
 
     ``rows``: row-block height of the TSQR leaves and of ``Q``'s Zarr chunks

@@ -40,7 +40,42 @@ def _probe_residual_sq(run: RunStore, op, basis, W_fn, n_probes: int, seed, clie
     return np.asarray((E * E).sum(axis=0).compute())
 
 
-class SEIGHResult:
+class _StoredResult:
+    """What SEIGH and SSVD results share: their store, parameters and error estimate.
+
+    Subclasses set ``_spectrum`` (the values whose squares sum to ``||Â||²_F``),
+    ``_range_basis`` (the stored orthonormal ``D_L × n_O`` factor spanning
+    ``Â``'s range, with ``Â X = basis @ _small_map(Qᵀ X)``) and ``Q``.
+    """
+
+    store: RunStore
+    error: ErrorEstimate | None
+    Q: object  # zarr array (D_R × n_O)
+
+    @property
+    def params(self) -> dict:
+        return dict(self.store.params)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.store.params["shape"])
+
+    def estimate_error(self, op, n_probes: int = 10, seed=None, client=None, progress=True) -> ErrorEstimate:
+        """A-posteriori error of ``Â`` against ``op`` from ``n_probes`` extra applications (see :mod:`.errors`)."""
+        from ..linalg import inner
+        from ..operators import aslinearoperator
+
+        op = aslinearoperator(op)
+        if tuple(op.shape) != self.shape:
+            raise ValueError(f"op has shape {op.shape}, but this result approximates a {self.shape} operator")
+        sq = _probe_residual_sq(self.store, op, self._range_basis,
+                                lambda G: self._small_map(inner(self.Q, G)), n_probes, seed, client, progress)
+        self.error = error_from_probes(sq, self._spectrum)
+        _save_error(self.store, sq)
+        return self.error
+
+
+class SEIGHResult(_StoredResult):
     """Output of :func:`sketchla.seigh`: ``A ≈ V Λ Vᵀ`` with ``V = Q U``.
 
     Attributes
@@ -59,18 +94,18 @@ class SEIGHResult:
         self.Q = Q
         self.error: ErrorEstimate | None = error
 
+    @property
+    def _spectrum(self):
+        return self.eigenvalues
+
+    @property
+    def _range_basis(self):
+        return self.Q
+
     @classmethod
     def from_store(cls, run: RunStore) -> "SEIGHResult":
         lam, U = load_small(run, ["eigenvalues", "core_U"])
         return cls(run, lam, U, run.group["Q"], error=_load_error(run))
-
-    @property
-    def params(self) -> dict:
-        return dict(self.store.params)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return tuple(self.store.params["shape"])
 
     @property
     def eigenvectors(self) -> da.Array:
@@ -97,26 +132,12 @@ class SEIGHResult:
         U, lam = self.core_U, self.eigenvalues
         return U @ (lam[:, None] * (U.T @ np.asarray(QtX, dtype=np.float64)))
 
-    def estimate_error(self, op, n_probes: int = 10, seed=None, client=None, progress=True) -> ErrorEstimate:
-        """A-posteriori error of ``Â`` against ``op`` from ``n_probes`` extra applications (see :mod:`.errors`)."""
-        from ..linalg import inner
-        from ..operators import aslinearoperator
-
-        op = aslinearoperator(op)
-        if tuple(op.shape) != self.shape:
-            raise ValueError(f"op has shape {op.shape}, but this result approximates a {self.shape} operator")
-        sq = _probe_residual_sq(self.store, op, self.Q, lambda G: self._small_map(inner(self.Q, G)),
-                                n_probes, seed, client, progress)
-        self.error = error_from_probes(sq, self.eigenvalues)
-        _save_error(self.store, sq)
-        return self.error
-
     def __repr__(self) -> str:
         return (f"SEIGHResult(shape={self.shape}, n_outer={len(self.eigenvalues)}, "
                 f"top |λ|={np.abs(self.eigenvalues[:3]).round(6).tolist()}, store={self.store.path!r})")
 
 
-class SSVDResult:
+class SSVDResult(_StoredResult):
     """Output of :func:`sketchla.ssvd`: ``A ≈ U diag(S) Vh`` with ``U = P U_c``, ``Vh = V_cᵀ Qᵀ``.
 
     Attributes
@@ -135,18 +156,18 @@ class SSVDResult:
         self.Q = Q
         self.error: ErrorEstimate | None = error
 
+    @property
+    def _spectrum(self):
+        return self.S
+
+    @property
+    def _range_basis(self):
+        return self.P
+
     @classmethod
     def from_store(cls, run: RunStore) -> "SSVDResult":
         S, U, Vh = load_small(run, ["singular_values", "core_U", "core_Vh"])
         return cls(run, S, U, Vh, run.group["P"], run.group["Q"], error=_load_error(run))
-
-    @property
-    def params(self) -> dict:
-        return dict(self.store.params)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return tuple(self.store.params["shape"])
 
     @property
     def U(self) -> da.Array:
@@ -168,20 +189,6 @@ class SSVDResult:
         from ..linalg import inner
 
         return da.from_zarr(self.P).astype(np.float64) @ self._small_map(inner(self.Q, X))
-
-    def estimate_error(self, op, n_probes: int = 10, seed=None, client=None, progress=True) -> ErrorEstimate:
-        """A-posteriori error of ``Â`` against ``op`` from ``n_probes`` extra applications (see :mod:`.errors`)."""
-        from ..linalg import inner
-        from ..operators import aslinearoperator
-
-        op = aslinearoperator(op)
-        if tuple(op.shape) != self.shape:
-            raise ValueError(f"op has shape {op.shape}, but this result approximates a {self.shape} operator")
-        sq = _probe_residual_sq(self.store, op, self.P, lambda G: self._small_map(inner(self.Q, G)),
-                                n_probes, seed, client, progress)
-        self.error = error_from_probes(sq, self.S)
-        _save_error(self.store, sq)
-        return self.error
 
     def __repr__(self) -> str:
         return (f"SSVDResult(shape={self.shape}, n_outer={len(self.S)}, "

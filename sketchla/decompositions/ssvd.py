@@ -16,16 +16,13 @@ from __future__ import annotations
 import logging
 import time
 
-
-from ..backend import check_float_dtype
 from ..linalg import inner
 from ..measure import measure
 from ..operators import aslinearoperator
-from ..random import KINDS, TestMatrix
+from ..random import TestMatrix
 from ._core import ssvd_core
-from ..store import check_verify
-from ._run import (check_seed, check_sizes, checksum_hint, generator_rows, open_run, orthonormalize,
-                   save_small, schedulers, sketch_rows, stream_rows)
+from ._run import (checksum_hint, generator_rows, orthonormalize, save_small, schedulers, sketch_rows,
+                   start_run, stream_rows)
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
@@ -47,17 +44,8 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
     D_L, D_R = op.shape
     if not getattr(op, "has_adjoint", True):
         raise ValueError("ssvd needs the adjoint of op (rmatmat); pass rmatmat= to sketchla.aslinearoperator")
-    n_outer, n_inner = check_sizes(n_outer, n_inner, min(D_L, D_R))
-    seed = check_seed(seed)
-    dt = check_float_dtype(dtype)
-    params = {
-        "algorithm": "ssvd", "shape": [D_L, D_R], "n_outer": n_outer, "n_inner": n_inner,
-        "seed": seed, "dtype": str(dt), "test_kind": test_kind,
-    }
-    if test_kind not in KINDS:  # checked before the store is created with these params
-        raise ValueError(f"test_kind={test_kind!r} must be one of {KINDS}")
-    check_verify(verify)
-    run = open_run(store, params)
+    run, n_outer, n_inner, seed, dt = start_run("ssvd", (D_L, D_R), n_outer, n_inner, min(D_L, D_R), seed, dtype,
+                                                test_kind, verify, store)
     with run.lock(), checksum_hint(run):
         timings = dict(run.get_stage("timings") or {})
 

@@ -87,6 +87,30 @@ def align_block_rows(block_rows: int, out) -> int:
     return max(unit, (block_rows // unit) * unit)
 
 
+def plan_output(src, out, out_shape, width: int, dtype, block_rows, client):
+    """Row blocking and validated output of a streamed ``D × m`` result.
+
+    ``src`` is the :class:`_Source` read block by block, ``width`` the number
+    of numbers per row held in memory at once (for the default block height),
+    ``dtype`` the requested output dtype (``None``: ``src``'s). ``out`` is
+    checked or created (:func:`prepare_out`, :func:`check_out_store`) and the
+    block height aligned to its chunks.
+
+    Returns ``(out, block_rows, bounds, out_dtype)``.
+    """
+    out_dtype = check_float_dtype(dtype if dtype is not None else src.dtype, "dtype")
+    D = out_shape[0]
+    if block_rows is None:
+        block_rows = default_block_rows(width, max(src.dtype.itemsize, out_dtype.itemsize),
+                                        n_rows=D, align=src.row_chunk)
+    else:
+        block_rows = check_block_rows(block_rows)
+    out = prepare_out(out, out_shape, out_dtype, block_rows, strict_dtype=dtype is not None)
+    check_out_store(out, client)
+    block_rows = align_block_rows(block_rows, out)
+    return out, block_rows, row_bounds(D, block_rows), out_dtype
+
+
 # --------------------------------------------------------------------------- sources
 class _ZarrSlice:
     """A lazy reference to rows ``start:stop`` of a Zarr array, read inside a task."""

@@ -16,9 +16,8 @@ import numpy as np
 
 from ..backend import asnumpy, check_float_dtype, get_array_module, is_cupy_array
 from ._blocks import (
-    _Source, align_block_rows, check_block_rows, check_finite_block, check_out_store,
-    check_same_rows, compute, default_block_rows, materialize, new_prefix, prepare_out,
-    row_bounds, write_block,
+    _Source, check_block_rows, check_finite_block, check_same_rows, compute, default_block_rows,
+    materialize, new_prefix, plan_output, row_bounds, write_block,
 )
 from ._kernels import like
 
@@ -163,16 +162,7 @@ def matmul(Q, U, out=None, *, block_rows=None, client=None, check_finite=True, g
     if check_finite and not bool(get_array_module(U).isfinite(U).all()):
         raise ValueError("U contains NaN or Inf")
     m = U.shape[1]
-    out_dtype = check_float_dtype(dtype if dtype is not None else q.dtype, "dtype")
-    if block_rows is None:
-        block_rows = default_block_rows(n + m, max(q.dtype.itemsize, out_dtype.itemsize),
-                                        n_rows=D, align=q.row_chunk)
-    else:
-        block_rows = check_block_rows(block_rows)
-    out = prepare_out(out, (D, m), out_dtype, block_rows, strict_dtype=dtype is not None)
-    check_out_store(out, client)
-    block_rows = align_block_rows(block_rows, out)
-    bounds = row_bounds(D, block_rows)
+    out, block_rows, bounds, out_dtype = plan_output(q, out, (D, m), n + m, dtype, block_rows, client)
     prefix = new_prefix("matmul")
     refs = q.blocks(bounds)
     if out is None:

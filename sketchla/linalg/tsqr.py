@@ -56,11 +56,9 @@ import time
 import dask
 import dask.array as da
 
-from ..backend import check_float_dtype, get_array_module
+from ..backend import get_array_module
 from ._blocks import (
-    _Source, _ZarrSlice, align_block_rows, check_block_rows, check_finite_block,
-    check_out_store, compute, default_block_rows, materialize, new_prefix, prepare_out,
-    row_bounds, write_block,
+    _Source, _ZarrSlice, check_finite_block, compute, materialize, new_prefix, plan_output, write_block,
 )
 from ._kernels import cond_estimate, factor, like, local_qr, solve_upper
 from ._tree import build_tree, tree_fanin
@@ -203,15 +201,7 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
     if D < n:
         raise ValueError(f"A must be tall (D >= n), got shape {src.shape}; "
                          "TSQR of a wide matrix is not supported")
-    out_dtype = check_float_dtype(dtype if dtype is not None else src.dtype, "dtype")
-    if block_rows is None:
-        block_rows = default_block_rows(n, src.dtype.itemsize, n_rows=D, align=src.row_chunk)
-    else:
-        block_rows = check_block_rows(block_rows)
-    out = prepare_out(out, (D, n), out_dtype, block_rows, strict_dtype=dtype is not None)
-    check_out_store(out, client)
-    block_rows = align_block_rows(block_rows, out)
-    bounds = row_bounds(D, block_rows)
+    out, block_rows, bounds, out_dtype = plan_output(src, out, (D, n), n, dtype, block_rows, client)
     fan = tree_fanin(n, block_rows, fanin)
     prefix = new_prefix("tsqr")
     refs = src.blocks(bounds)

@@ -11,21 +11,6 @@ import numpy as np
 import pytest
 import zarr
 
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-    threadpool_limits = None
-
-
-@pytest.fixture(autouse=True, scope="package")
-def _single_threaded_blas():
-    """Small matrices on a shared 2-core machine: multi-threaded BLAS only fights for cores."""
-    if threadpool_limits is None:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
 
 @pytest.fixture
 def rng(request):

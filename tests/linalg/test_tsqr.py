@@ -218,12 +218,13 @@ def test_local_schedulers(rng, scheduler):
 def test_blas_threads_restored(rng):
     """The BLAS-thread limit used while Dask runs tasks here is undone afterwards."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    before = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
     A = rng.standard_normal((100, 4))
-    with dask.config.set(scheduler="threads", num_workers=2):
-        sk.tsqr(to_zarr(A), out=empty_zarr(A.shape, np.float64), block_rows=20)
-    after = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
-    assert before == after
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):  # the test session runs with 1
+        before = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+        with dask.config.set(scheduler="threads", num_workers=2):
+            sk.tsqr(to_zarr(A), out=empty_zarr(A.shape, np.float64), block_rows=20)
+        after = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    assert before == after and 2 in before
 
 
 # --------------------------------------------------------------------------- local Q: A R⁻¹ or Householder

@@ -157,3 +157,17 @@ def sigkill(proc):
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+
+
+def local_client(n_workers: int):
+    """A ``LocalCluster`` of ``n_workers`` processes (1 thread each) and its client, as a generator for fixtures."""
+    from distributed import Client, LocalCluster
+
+    lc = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=50)
+    client = Client(lc, set_as_default=False)
+    try:
+        yield client
+    finally:
+        client.close()
+        lc.close()

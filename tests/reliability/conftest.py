@@ -25,13 +25,4 @@ def reference(tmp_path_factory):
 @pytest.fixture(scope="package")
 def cluster():
     """A LocalCluster of 2 worker processes (1 thread each), shared by this package's tests."""
-    from distributed import Client, LocalCluster
-
-    lc = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=50)
-    client = Client(lc, set_as_default=False)
-    try:
-        yield client
-    finally:
-        client.close()
-        lc.close()
+    yield from h.local_client(2)

@@ -24,16 +24,7 @@ def _measure(tmp_path, tag, op=None, **kw):
 
 @pytest.fixture(scope="module")
 def one_worker():
-    from distributed import Client, LocalCluster
-
-    lc = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=50)
-    client = Client(lc, set_as_default=False)
-    try:
-        yield client
-    finally:
-        client.close()
-        lc.close()
+    yield from h.local_client(1)
 
 
 def test_measurements_bitwise_across_chunks_workers_and_retries(tmp_path, cluster, one_worker):
