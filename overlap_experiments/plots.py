@@ -14,7 +14,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["make_mnist_figures", "FIGURES"]
+__all__ = ["make_mnist_figures", "save_figure", "FIGURES"]
 
 #: file name -> what it shows
 FIGURES = {
@@ -27,6 +27,14 @@ FIGURES = {
 }
 
 _SPLIT_STYLE = {"train": "-", "test": "--"}
+
+
+def save_figure(fig, path: Path, plt, dpi: int = 110) -> Path:
+    """Lay out ``fig``, write it to ``path`` as PNG, close it and return ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def _plt():
@@ -74,11 +82,7 @@ def _fig1(res, out: Path, plt) -> Path:
     _symlog_steps(ax, all_steps)
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    p = out / "fig01_left_overlap_k350.png"
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    return p
+    return save_figure(fig, out / "fig01_left_overlap_k350.png", plt, dpi=120)
 
 
 def _kmax(res, split, step, key):
@@ -121,11 +125,7 @@ def _fig14(res, out: Path, plt) -> Path:
                 ax.set_ylabel("overlap")
     if steps:
         axes[0, 0].legend(fontsize=6)
-    fig.tight_layout()
-    p = out / "fig14_masks_vs_k.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return save_figure(fig, out / "fig14_masks_vs_k.png", plt, dpi=110)
 
 
 def _fig15(res, out: Path, plt) -> Path:
@@ -164,11 +164,7 @@ def _fig15(res, out: Path, plt) -> Path:
     for ax in axes:
         ax.set_xscale("symlog", linthresh=1)
     axes[-1].set_xlabel("training step")
-    fig.tight_layout()
-    p = out / "fig15_training_kappa.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return save_figure(fig, out / "fig15_training_kappa.png", plt, dpi=110)
 
 
 def _fig16(res, out: Path, plt) -> Path:
@@ -196,11 +192,7 @@ def _fig16(res, out: Path, plt) -> Path:
             ax.set_yticks(ticks)
             ax.set_yticklabels([steps[t] for t in ticks], fontsize=6)
             fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    p = out / "fig16_stability.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return save_figure(fig, out / "fig16_stability.png", plt, dpi=110)
 
 
 def _fig17(res, out: Path, plt) -> Path:
@@ -238,11 +230,7 @@ def _fig17(res, out: Path, plt) -> Path:
             ax.set_xlabel("step", fontsize=7)
             if i == 0 and j == 0:
                 ax.legend(fontsize=6)
-    fig.tight_layout()
-    p = out / "fig17_grassmann_metrics.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return save_figure(fig, out / "fig17_grassmann_metrics.png", plt, dpi=110)
 
 
 def _fig_ratio(res, out: Path, plt) -> Path:
@@ -268,11 +256,7 @@ def _fig_ratio(res, out: Path, plt) -> Path:
         ax.set_ylabel("sketched overlap / chance")
         ax.set_title(f"H_{sp}")
         ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    p = out / "fig_overlap_ratio_vs_k.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return save_figure(fig, out / "fig_overlap_ratio_vs_k.png", plt, dpi=110)
 
 
 def make_mnist_figures(res: dict, out) -> list[str]:

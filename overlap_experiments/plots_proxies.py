@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .plots import save_figure
+
 
 def proxy_figures(curves: dict, D: int, lams, out_dir, source: str = "") -> list[str]:
     import matplotlib
@@ -46,9 +48,5 @@ def proxy_figures(curves: dict, D: int, lams, out_dir, source: str = "") -> list
         axes[0, -1].legend(fontsize=8, loc="lower right")
         axes[1, -1].legend(fontsize=8, loc="lower right")
         fig.suptitle(f"Fig. {fig_no}: overlap proxies, {split} split ({source})")
-        fig.tight_layout()
-        path = Path(out_dir) / f"fig{fig_no:02d}_proxies_{split}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(str(path))
+        paths.append(str(save_figure(fig, Path(out_dir) / f"fig{fig_no:02d}_proxies_{split}.png", plt)))
     return paths
