@@ -38,7 +38,7 @@ from sketchla.operators import LinearOperator, RecipeOperator
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "HessianOperator", "build_hessian_operator", "hessian_recipe", "file_digest",
+    "HessianOperator", "build_hessian_operator", "resolve_device", "hessian_recipe", "file_digest",
     "exact_hessian", "exact_eigh", "sort_by_magnitude", "time_hvp",
 ]
 
@@ -58,15 +58,29 @@ class HessianOperator(LinearOperator):
         are cast to it for the products.
     block : columns per vmapped product (bounds memory; the result does not depend on it).
     batch_size : samples per curvlinops mini-batch (default: all N at once).
+    device : torch device of the products: ``"cpu"`` (default), ``"cuda"``,
+        ``"cuda:1"``, … or ``"auto"`` (CUDA when available, else CPU). The
+        model and the sample are moved there once; under ``dask-cuda`` every
+        worker sees its own GPU as ``"cuda"``, so a recipe built with
+        ``device="auto"`` lands on the worker's GPU.
+    vectorize : ``True`` (default): each product of up to ``block`` columns is
+        one vmapped pass (forward once, tangents batched); ``False``: one
+        Hessian-vector product per column (``benchmarks/hvp_batching.py``
+        compares the two).
 
-    ``matmat(V)`` takes a NumPy (or CuPy) ``D × b`` block and returns ``H V``
-    in the same module and dtype. Products are serialised by a lock: the
+    The model is put in ``eval()`` mode: dropout is off and BatchNorm uses its
+    running statistics, so H is a fixed symmetric matrix.
+
+    ``matmat(V)`` takes a NumPy or CuPy ``D × b`` block and returns ``H V``
+    in the same module and dtype (CuPy blocks go to and from a CUDA device
+    through DLPack, without a host copy). Products are serialised by a lock: the
     functional calls inside curvlinops temporarily swap the module's
     parameters and must not interleave between threads (each product uses
     every core through PyTorch's intra-op parallelism anyway).
     """
 
-    def __init__(self, model, X, y, *, dtype="float32", block: int = DEFAULT_BLOCK, batch_size=None):
+    def __init__(self, model, X, y, *, dtype="float32", block: int = DEFAULT_BLOCK, batch_size=None,
+                 device="cpu", vectorize: bool = True):
         import torch
 
         params = [p for p in model.parameters() if p.requires_grad]
@@ -74,16 +88,22 @@ class HessianOperator(LinearOperator):
         super().__init__((D, D), dtype, symmetric=True)
         if not isinstance(block, int) or isinstance(block, bool) or block < 1:
             raise ValueError(f"block={block!r} must be a positive int")
+        if not isinstance(vectorize, bool):
+            raise TypeError(f"vectorize={vectorize!r} must be a bool")
         X = torch.as_tensor(X)
         y = torch.as_tensor(y)
         if X.shape[0] != y.shape[0] or X.shape[0] == 0:
             raise ValueError(f"X and y must have the same non-zero number of samples, got {tuple(X.shape)} / {tuple(y.shape)}")
         tdt = torch.float64 if self.dtype == np.float64 else torch.float32
-        self.model = copy.deepcopy(model).to(tdt).eval()  # never change the caller's model
+        dev = resolve_device(device)
+        self.device = str(dev)
+        # never change the caller's model
+        self.model = copy.deepcopy(model).to(device=dev, dtype=tdt).eval()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.X = X.to(tdt)
-        self.y = y.to(torch.int64)
+        self.X = X.to(device=dev, dtype=tdt)
+        self.y = y.to(device=dev, dtype=torch.int64)
         self.block = block
+        self.vectorize = vectorize
         self.n_samples = int(X.shape[0])
         bs = self.n_samples if batch_size is None else int(batch_size)
         if bs < 1:
@@ -118,18 +138,54 @@ class HessianOperator(LinearOperator):
         from sketchla.backend import get_array_module
 
         xp = get_array_module(V)
-        host = V.get() if xp is not np else np.asarray(V)
         tdt = self.X.dtype
-        out = np.empty((self.shape[0], host.shape[1]), dtype=self.dtype)
+        dev = torch.device(self.device)
+        if xp is not np and dev.type == "cuda":
+            Vt_all = torch.from_dlpack(V)  # CuPy block, no host round trip
+        else:
+            host = V.get() if xp is not np else np.asarray(V)
+            Vt_all = torch.from_numpy(np.ascontiguousarray(host))
+        b = int(Vt_all.shape[1])
+        step = self.block if self.vectorize else 1
+        out = torch.empty((self.shape[0], b), dtype=tdt, device=dev)
         with self._lock, torch.no_grad():
-            for j0 in range(0, host.shape[1], self.block):
-                j1 = min(j0 + self.block, host.shape[1])
-                Vt = torch.from_numpy(np.ascontiguousarray(host[:, j0:j1])).to(tdt)
-                out[:, j0:j1] = (self._op @ Vt).cpu().numpy()
-            self.n_products += host.shape[1]
-        if not np.all(np.isfinite(out)):
-            raise FloatingPointError("Hessian-vector product returned NaN/Inf (diverged model?)")
-        return out if xp is np else xp.asarray(out)
+            for j0 in range(0, b, step):
+                j1 = min(j0 + step, b)
+                Vt = Vt_all[:, j0:j1].to(device=dev, dtype=tdt)
+                out[:, j0:j1] = self._op @ Vt
+            self.n_products += b
+            if not bool(torch.isfinite(out).all()):
+                raise FloatingPointError("Hessian-vector product returned NaN/Inf (diverged model?)")
+        if xp is not np:
+            return xp.from_dlpack(out) if dev.type == "cuda" else xp.asarray(out.numpy())
+        return out.cpu().numpy()
+
+
+def resolve_device(device="auto"):
+    """``torch.device`` for ``device`` in {"auto", "cpu", "cuda", "cuda:N", torch.device}.
+
+    ``"auto"`` is CUDA when PyTorch sees a GPU (in a ``dask-cuda`` worker: the
+    worker's own GPU), else CPU. Asking for CUDA where there is none raises a
+    ``ValueError`` naming the argument.
+    """
+    import torch
+
+    if isinstance(device, torch.device):
+        dev = device
+    elif isinstance(device, str):
+        if device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            dev = torch.device(device)
+        except RuntimeError as exc:
+            raise ValueError(f"device={device!r} is not a torch device ('auto', 'cpu', 'cuda', 'cuda:1', ...)") from exc
+    else:
+        raise TypeError(f"device must be a string or torch.device, got {type(device).__name__}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: PyTorch sees no CUDA device on this machine")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r} must be a CPU or CUDA device")
+    return dev
 
 
 def file_digest(path) -> str:
