@@ -31,7 +31,7 @@ def _dense_hessian(model, X, y):
         return torch.nn.functional.cross_entropy(out, y)
 
     theta = torch.cat([p.reshape(-1) for p in params])
-    return torch.autograd.functional.hessian(loss, theta).numpy()
+    return torch.autograd.functional.hessian(loss, theta, vectorize=True).numpy()
 
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 2e-5)])
