@@ -1,0 +1,54 @@
+"""The issue-7 benchmark scripts run (CPU dry runs with tiny sizes) and write their JSON."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(BENCH))
+    return mod
+
+
+def test_hvp_batching_quick(tmp_path, capsys):
+    mod = _load("hvp_batching")
+    out = tmp_path / "hvp.json"
+    assert mod.main(["--quick", "--nets", "mnist_mlp", "--device", "cpu", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert [r["net"] for r in rep["rows"]] == ["mnist_mlp"]
+    for r in rep["rows"]:
+        assert r["D"] == 7030 and r["ratio_vectorized_to_per_column"] > 0
+        assert r["max_rel_diff"] < 1e-4  # both ways give the same H V
+
+
+def test_gpu_resnet18_help_no_gpu_and_cpu_dry_run(tmp_path, capsys):
+    import torch
+
+    mod = _load("gpu_resnet18")
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--help"])
+    assert e.value.code == 0 and "H100" in capsys.readouterr().out
+    if mod.gpu_problem() is not None:
+        assert mod.main(["--out", str(tmp_path / "x.json")]) == 2
+        assert "needs a CUDA GPU" in capsys.readouterr().err
+    out = tmp_path / "g.json"
+    assert mod.main(["--cpu", "--quick", "--nets", "resnet18", "--qr-rows", "20000", "--n-outer", "4",
+                     "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    est = rep["estimate"]
+    assert rep["device"] == "cpu" and rep["qr"]["orthogonality_max"] < 1e-5
+    assert est["n_inner"] == 9 and est["qr_scaled_from_rows"] == 20000
+    want = 9 * rep["hvp"][0]["seconds_per_hvp"] + est["qr_seconds"] + est["solve_seconds"]
+    assert abs(est["T_issue_seconds"] - want) < 1e-9
+    assert abs(est["qr_seconds"] - rep["qr"]["seconds_qr"] * 11_689_512 / 20000) < 1e-6
+    del torch
