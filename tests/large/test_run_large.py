@@ -181,3 +181,26 @@ def test_config_defaults_and_errors(tmp_path):
         run_large.make_large_config("mnist16", synthetic=True)
     with pytest.raises(ValueError, match="sketch_steps"):
         run_large.make_large_config("cifar10_3c3d", synthetic=True, sketch_steps=[5])
+
+
+def test_real_cifar10_layout_end_to_end(tmp_path):
+    """A CIFAR-10 folder in torchvision's layout (tiny fake batches) goes through the real-data path."""
+    import pickle
+
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, size=(20, 3072), dtype=np.uint8)
+        labels = [i % 10 for i in range(20)]
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": data, b"labels": labels}, f, protocol=2)
+    cfg = run_large.make_large_config("cifar10_3c3d", data_root=tmp_path / "data", steps=1, checkpoints=[1],
+                                      sketch_steps=[1], splits=["test"], hessian_samples=10, n_outer=2,
+                                      n_inner=5, batch_size=4, hvp_block=5, train_threads=1)
+    res = run_large.run_large(tmp_path / "out", cfg, progress=False, figures=False)
+    assert res["synthetic"] is False and res["label"] == "real data"
+    assert res["data_source"]["name"] == "CIFAR-10" and res["data_source"]["n_train"] == 100
+    y = np.load(tmp_path / "out" / "hessian_samples" / "test_y.npy")
+    assert np.array_equal(np.bincount(y, minlength=10), np.ones(10))  # balanced: one image per class
+    assert len(res["overlap"]["test"]["1"]["overlap"]) == 2
