@@ -92,8 +92,9 @@ def _fig4(res: dict, out: Path, plt) -> Path:
             a1.plot(xs, ov, **kw)
             a2.plot(xs, ratio, **kw)
             a1.axhline(k / res["n_params"], color=colors(j % 10), lw=0.6, ls=":")
+    pos = [int(s) for sp in res["overlap"].values() for s in sp if int(s) > 0]
     for ax in (a1, a2):
-        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xscale("symlog", linthresh=min(pos) if pos else 1)
         ax.set_yscale("log")
         ax.set_xlabel("training step")
         ax.grid(True, which="both", alpha=0.3)
