@@ -22,7 +22,9 @@ through dask-cuda in real use), every stage resumable inside ``--out``:
    (:func:`hessian_recipe`) that each worker builds once
    (:func:`build_large_hessian_operator`: checkpoint + sample → a
    :class:`.hessian.HessianOperator` on the worker's device), measured into
-   the Zarr run store ``out/seigh/{split}_step{step}.zarr``.
+   the Zarr run store ``out/seigh/{split}_step{step}_{id}.zarr`` (``id``: a hash of
+   checkpoint, sample and sketch parameters, so a changed Hessian never reuses
+   a store).
 5. The sketched overlap (paper Eq. 3) between the top-k magnitude mask of the
    checkpoint's parameters and the top-k |λ| eigenvectors for every
    k ≤ n_O (:func:`sketchla.grassmann.overlap_curve`, which gathers only
@@ -580,7 +582,12 @@ def _analyse(cfg, prob, ck, sample, order, split, step, out, cache, client, prog
                 return entry
         except (ValueError, KeyError) as exc:
             logger.warning("ignoring damaged cache %s (%s)", path, exc)
-    store = out / "seigh" / f"{split}_step{step:06d}.zarr"
+    # the store's name carries the operator's identity: sketchla resumes a store by its sketch parameters
+    # only, so a Hessian of another checkpoint or sample must never find this one
+    import hashlib
+
+    ident = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    store = out / "seigh" / f"{split}_step{step:06d}_{ident}.zarr"
     store.parent.mkdir(exist_ok=True)
     op = hessian_recipe(cfg, ck, sample)
     logger.info("H_%s step %d (%s): SEIGH n_O=%d n_I=%d, N=%d, D=%d", split, step, label, cfg.n_outer,

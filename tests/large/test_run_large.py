@@ -204,3 +204,19 @@ def test_real_cifar10_layout_end_to_end(tmp_path):
     y = np.load(tmp_path / "out" / "hessian_samples" / "test_y.npy")
     assert np.array_equal(np.bincount(y, minlength=10), np.ones(10))  # balanced: one image per class
     assert len(res["overlap"]["test"]["1"]["overlap"]) == 2
+
+
+def test_other_sample_size_gets_its_own_store(c10_run):
+    """Changing N (another Hessian) must not reuse the finished SEIGH stores of the first run."""
+    import dataclasses
+
+    out, cfg, res = c10_run
+    before = {p.name for p in (out / "seigh").iterdir()}
+    cfg2 = dataclasses.replace(cfg, hessian_samples={"train": 6, "test": 6}, sketch_steps=[2], splits=("test",))
+    res2 = run_large.run_large(out, cfg2, progress=False, figures=False)
+    after = {p.name for p in (out / "seigh").iterdir()}
+    assert before < after and len(after - before) == 1
+    assert res2["overlap"]["test"]["2"]["eigenvalues"] != res["overlap"]["test"]["2"]["eigenvalues"]
+    # and the first configuration still finds its own results
+    again = run_large.run_large(out, cfg, progress=False, figures=False)
+    assert again["overlap"]["test"]["2"]["overlap"] == res["overlap"]["test"]["2"]["overlap"]
