@@ -79,7 +79,8 @@ def test_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown problem 'mnist17'" in err and "cifar100_allcnnc" in err
     assert cli.main(["run", "imagenet_resnet18", "--out", str(tmp_path)]) == 2
-    assert "not implemented" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--data-root" in err and "--synthetic" in err
     assert cli.main(["run", "mnist16", "--quick", "--out", str(tmp_path), "--data-root", str(tmp_path / "nope")]) == 2
     assert "data_root" in capsys.readouterr().err
     assert cli.main(["run", "mnist16", "--quick", "--out", str(tmp_path), "--n-outer", "30", "--n-inner", "10"]) == 2
