@@ -594,7 +594,7 @@ def _analyse(cfg, prob, ck, sample, order, split, step, out, cache, client, prog
                 cfg.n_inner, sample["n"], prob.n_params)
     t0 = time.perf_counter()
     r = sk.seigh(op, cfg.n_outer, cfg.n_inner, seed=cfg.seed, store=str(store), client=client, dtype="float32",
-                 chunk=cfg.chunk, progress=progress)
+                 chunk=cfg.chunk, progress=progress, gpu=cfg.gpu)  # --gpu: QR and thin products on CuPy too
     t_seigh = time.perf_counter() - t0
     t0 = time.perf_counter()
     curve = ov.overlap_curve(order, r.eigenvectors, cfg.n_outer)

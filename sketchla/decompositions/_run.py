@@ -108,7 +108,32 @@ def open_run(store, params: dict) -> RunStore:
     return RunStore.open(store, params)
 
 
-def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, test_kind, verify, store):
+def check_gpu(gpu) -> bool:
+    """Validate a ``gpu=`` argument: a bool, and ``True`` only where CuPy sees a CUDA device."""
+    if not isinstance(gpu, (bool, np.bool_)):
+        raise TypeError(f"gpu must be True or False, got {gpu!r}")
+    if gpu:
+        from ..backend import cupy_available
+
+        if not cupy_available():
+            raise ValueError("gpu=True needs CuPy and a CUDA device (pip install '.[gpu]'); "
+                             "none is available in this process")
+    return bool(gpu)
+
+
+def on_device(x: da.Array, gpu: bool) -> da.Array:
+    """``x`` with CuPy blocks when ``gpu`` (each block copied to the device as it is
+    computed), else ``x`` unchanged. The linalg routines pick their array module
+    from the blocks, so QR and thin products then run on the GPU."""
+    if not gpu:
+        return x
+    import cupy
+
+    return x.map_blocks(cupy.asarray, dtype=x.dtype, meta=cupy.empty((0,) * x.ndim, dtype=x.dtype))
+
+
+def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, test_kind, verify, store,
+              gpu=False):
     """Check the common arguments of SEIGH / SSVD and open their run store.
 
     ``shape`` is the operator's ``(D_L, D_R)``; ``n_max`` bounds
@@ -126,6 +151,7 @@ def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, 
     if test_kind not in KINDS:
         raise ValueError(f"test_kind={test_kind!r} must be one of {KINDS}")
     check_verify(verify)
+    check_gpu(gpu)
     params = {
         "algorithm": algorithm, "shape": [int(shape[0]), int(shape[1])], "n_outer": n_outer,
         "n_inner": n_inner, "seed": seed, "dtype": str(dt), "test_kind": test_kind,
@@ -151,11 +177,11 @@ def sketch_rows(measured, cols=None) -> da.Array:
 
 
 def orthonormalize(run: RunStore, sketch: da.Array, name: str, client=None,
-                   verify="size", rows: int | None = None):
+                   verify="size", rows: int | None = None, gpu: bool = False):
     """Stage: ``Q ← qr(sketch)`` by streaming TSQR into ``run[name]`` (Alg. 1 l.4–5, Alg. 2 l.3).
 
     ``rows``: row-block height of the TSQR leaves and of ``Q``'s Zarr chunks
-    (default: about 64 MiB per block).
+    (default: about 64 MiB per block). ``gpu``: factorise CuPy blocks.
     """
     from ..linalg import tsqr
 
@@ -166,7 +192,7 @@ def orthonormalize(run: RunStore, sketch: da.Array, name: str, client=None,
     rows = min(D, rows or row_chunk(n, sketch.dtype))
     out = run.array(name, (D, n), chunks=(rows, n), dtype=sketch.dtype)
     log.info("orthonormalising %s (%d × %d) by TSQR", name, D, n)
-    tsqr(sketch, out=out, client=client, block_rows=max(rows, n))
+    tsqr(on_device(sketch, gpu), out=out, client=client, block_rows=max(rows, n), gpu=gpu)
     run.set_stage(name, {"shape": [D, n]}, arrays=[name])  # with the manifest of Q's chunk files
     return out
 

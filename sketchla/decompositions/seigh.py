@@ -20,15 +20,15 @@ from ..measure import measure
 from ..operators import aslinearoperator
 from ..random import TestMatrix
 from ._core import seigh_core
-from ._run import (checksum_hint, generator_rows, orthonormalize, save_small, schedulers, sketch_rows,
-                   start_run, stream_rows)
+from ._run import (checksum_hint, generator_rows, on_device, orthonormalize, save_small, schedulers,
+                   sketch_rows, start_run, stream_rows)
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
 
 
 def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
-          *, progress=True, test_kind="gaussian", n_probes=0, verify="size") -> SEIGHResult:
+          *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False) -> SEIGHResult:
     """Sketched eigendecomposition ``A ≈ (QU) Λ (QU)ᵀ`` of a symmetric ``D × D`` operator.
 
     Parameters
@@ -49,6 +49,9 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
     chunk : columns per measurement task (default: chosen by the measurement engine).
     n_probes : if > 0, that many extra Gaussian probe applications are made
         afterwards for an a-posteriori error estimate (``result.error``).
+    gpu : run the QR and the thin products on CuPy blocks (Zarr chunks read
+        to the GPU; needs CuPy and a CUDA device). The measurements run
+        wherever the operator puts them (e.g. a Hessian on ``dask-cuda`` workers).
     verify : how a resumed run checks what the store already holds before
         using it: ``"size"`` (default; a ``stat`` per chunk file), ``"full"``
         (also a CRC-32 of every file), or ``False``. Damaged measurement
@@ -67,7 +70,7 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
     if D != D_R:
         raise ValueError(f"seigh needs a square (symmetric) operator, got shape {op.shape}; use ssvd for rectangular operators")
     run, n_outer, n_inner, seed, dt = start_run("seigh", (D, D), n_outer, n_inner, D, seed, dtype,
-                                                test_kind, verify, store)
+                                                test_kind, verify, store, gpu)
     with run.lock(), checksum_hint(run):
         timings = dict(run.get_stage("timings") or {})
 
@@ -86,14 +89,16 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
                 # line 3: Q = qr(M_O), streamed into the store
                 rows = stream_rows(Y)
                 Q = orthonormalize(run, sketch_rows(Y, slice(0, n_outer)), "Q", client=c_linalg, verify=verify,
-                                   rows=rows)
+                                   rows=rows, gpu=gpu)
                 timings["qr"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
                 rc = generator_rows(D)
                 # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
-                M_I, ups_Q = inner(upsilon.to_dask(row_chunk=rc), [Y, Q], client=c_linalg, block_rows=rows)
-                omega_Q = inner(omega.to_dask(row_chunk=rc), Q, client=c_linalg, block_rows=rows)
+                M_I, ups_Q = inner(on_device(upsilon.to_dask(row_chunk=rc), gpu), [Y, Q], client=c_linalg,
+                                   block_rows=rows, gpu=gpu)
+                omega_Q = inner(on_device(omega.to_dask(row_chunk=rc), gpu), Q, client=c_linalg,
+                                block_rows=rows, gpu=gpu)
                 timings["thin_products"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()

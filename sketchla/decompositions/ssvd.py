@@ -21,15 +21,15 @@ from ..measure import measure
 from ..operators import aslinearoperator
 from ..random import TestMatrix
 from ._core import ssvd_core
-from ._run import (checksum_hint, generator_rows, orthonormalize, save_small, schedulers, sketch_rows,
-                   start_run, stream_rows)
+from ._run import (checksum_hint, generator_rows, on_device, orthonormalize, save_small, schedulers,
+                   sketch_rows, start_run, stream_rows)
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
 
 
 def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
-         *, progress=True, test_kind="gaussian", n_probes=0, verify="size") -> SSVDResult:
+         *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False) -> SSVDResult:
     """Sketched SVD ``A ≈ U diag(S) Vh`` of a ``D_L × D_R`` operator with an adjoint.
 
     Parameters are those of :func:`sketchla.seigh`; ``op`` must provide
@@ -45,7 +45,7 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
     if not getattr(op, "has_adjoint", True):
         raise ValueError("ssvd needs the adjoint of op (rmatmat); pass rmatmat= to sketchla.aslinearoperator")
     run, n_outer, n_inner, seed, dt = start_run("ssvd", (D_L, D_R), n_outer, n_inner, min(D_L, D_R), seed, dtype,
-                                                test_kind, verify, store)
+                                                test_kind, verify, store, gpu)
     with run.lock(), checksum_hint(run):
         timings = dict(run.get_stage("timings") or {})
 
@@ -67,17 +67,18 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
                 Y_d = sketch_rows(Y)
                 rows_L, rows_R = stream_rows(Y), stream_rows(Y_left)
                 Q = orthonormalize(run, sketch_rows(Y_left), "Q", client=c_linalg, verify=verify,
-                                   rows=rows_R)  # line 4
+                                   rows=rows_R, gpu=gpu)  # line 4
                 P = orthonormalize(run, Y_d[:, :n_outer], "P", client=c_linalg, verify=verify,
-                                   rows=rows_L)  # line 5
+                                   rows=rows_L, gpu=gpu)  # line 5
                 timings["qr"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
                 # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
-                M_I, ups_P = inner(ups_inner.to_dask(row_chunk=generator_rows(D_L)), [Y_d[:, n_outer:], P],
-                                   client=c_linalg, block_rows=rows_L)
-                omega_I = omega.to_dask(row_chunk=generator_rows(D_R))[:, n_outer:]
-                omega_Q = inner(omega_I, Q, client=c_linalg, block_rows=rows_R)
+                M_I, ups_P = inner(on_device(ups_inner.to_dask(row_chunk=generator_rows(D_L)), gpu),
+                                   [on_device(Y_d[:, n_outer:], gpu), P], client=c_linalg, block_rows=rows_L,
+                                   gpu=gpu)
+                omega_I = on_device(omega.to_dask(row_chunk=generator_rows(D_R))[:, n_outer:], gpu)
+                omega_Q = inner(omega_I, Q, client=c_linalg, block_rows=rows_R, gpu=gpu)
                 timings["thin_products"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()

@@ -231,3 +231,29 @@ def test_cupy_operator_float32():
     res = sk.seigh(cupy.asarray(A, dtype=cupy.float32), 12, 25, client=False, dtype="float32", progress=False)
     true_top = eigs[np.argsort(-np.abs(eigs))][:5]
     np.testing.assert_allclose(np.sort(res.eigenvalues[:5]), np.sort(true_top), atol=1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("algorithm", ["seigh", "ssvd"])
+def test_gpu_linalg_matches_cpu(tmp_path, algorithm):
+    """gpu=True: QR and thin products on CuPy blocks give the CPU result (float64)."""
+    A, _, _ = exp_decay(300, R=6, q=0.4, seed=3, signs=algorithm == "seigh")
+    run = getattr(sk, algorithm)
+    cpu = run(A, 10, 21, store=tmp_path / "cpu", client=False, dtype="float64", progress=False)
+    gpu = run(A, 10, 21, store=tmp_path / "gpu", client=False, dtype="float64", progress=False, gpu=True)
+    key = "eigenvalues" if algorithm == "seigh" else "S"
+    np.testing.assert_allclose(getattr(gpu, key), getattr(cpu, key), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["seigh", "ssvd"])
+def test_gpu_without_cupy_or_bad_flag_is_refused_before_any_work(tmp_path, algorithm, monkeypatch):
+    import sketchla.backend
+
+    monkeypatch.setattr(sketchla.backend, "cupy_available", lambda: False)
+    A = np.eye(20)
+    run = getattr(sk, algorithm)
+    with pytest.raises(ValueError, match="gpu=True needs CuPy"):
+        run(A, 2, 5, store=tmp_path / "s", client=False, progress=False, gpu=True)
+    with pytest.raises(TypeError, match="gpu must be True or False"):
+        run(A, 2, 5, store=tmp_path / "s", client=False, progress=False, gpu="yes")
+    assert not (tmp_path / "s").exists()
