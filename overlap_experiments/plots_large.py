@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 
 logger = logging.getLogger(__name__)
 

@@ -49,6 +49,7 @@ import numpy as np
 
 from . import overlap as ov
 from . import problems
+from .jsonio import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -401,22 +402,6 @@ def _client(cfg: LargeConfig):
 
 
 # --------------------------------------------------------------------------- helpers
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
-    os.replace(tmp, path)
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def _evaluate_sample(model, sample: dict, device, batch: int = 100) -> tuple[float, float]:
@@ -454,7 +439,6 @@ def run_large(out, cfg: LargeConfig, *, progress: bool = True, figures: bool = T
     """
     import torch
 
-    import sketchla as sk
     from sketchla.operators import clear_recipe_cache
 
     from .hessian import resolve_device
@@ -558,7 +542,7 @@ def run_large(out, cfg: LargeConfig, *, progress: bool = True, figures: bool = T
         results["figures"] = plots_large.make_large_figures(results, out)
         timings["figures"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
-    _write_json(out / "results.json", results)
+    write_json(out / "results.json", results)
     logger.info("%s (%s): wrote %s in %.1fs", prob.name, label, out / "results.json", timings["total"])
     return results
 
@@ -616,7 +600,7 @@ def _analyse(cfg, prob, ck, sample, order, split, step, out, cache, client, prog
                     "stages": st, "overlap": t_overlap, "seigh_call": t_seigh,
                     "this_call": t_seigh + t_overlap},
     }
-    _write_json(path, {"key": key, "entry": entry})
+    write_json(path, {"key": key, "entry": entry})
     logger.info("H_%s step %d (%s): top |λ| %.3g, overlap k=%d %.4f (chance %.2e), %.1fs", split, step, label,
                 abs(entry["eigenvalues"][0]), cfg.n_outer, curve[-1], chance[-1], t_seigh + t_overlap)
     return entry

@@ -52,6 +52,7 @@ from . import problems
 from .hessian import exact_eigh, exact_hessian, hessian_recipe
 from .models import flat_parameters
 from .train import checkpoint_path, default_checkpoint_steps, evaluate, load_model, train
+from .jsonio import json_default, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -190,22 +191,6 @@ def make_config(problem: str = "mnist16", *, seed: int = 0, steps: int | None = 
 
 
 # --------------------------------------------------------------------------- helpers
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_json_default, allow_nan=True))
-    os.replace(tmp, path)
 
 
 #: bump when the cached exact-analysis quantities change meaning
@@ -275,7 +260,7 @@ def _save_npz(path: Path, key: dict, res: dict, Qkeep) -> None:
     arrays = {k: np.asarray(v) for k, v in res.items() if isinstance(v, np.ndarray)}
     meta = {k: v for k, v in res.items() if not isinstance(v, np.ndarray)}
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, Q=Qkeep, meta=json.dumps({"key": key, "meta": meta}, default=_json_default), **arrays)
+    np.savez(tmp, Q=Qkeep, meta=json.dumps({"key": key, "meta": meta}, default=json_default), **arrays)
     os.replace(tmp, path)
 
 
@@ -285,7 +270,7 @@ def _load_npz(path: Path, key: dict):
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            if meta["key"] != json.loads(json.dumps(key, default=_json_default)):
+            if meta["key"] != json.loads(json.dumps(key, default=json_default)):
                 return None
             res = dict(meta["meta"])
             for k in z.files:
@@ -475,7 +460,7 @@ def _run_problem(out, cfg: RunConfig, *, progress: bool, figures: bool) -> dict:
         results["figures"] = plots.make_mnist_figures(results, out)
         timings["figures"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
-    _write_json(out / "results.json", results)
+    write_json(out / "results.json", results)
     logger.info("wrote %s (%.1fs)", out / "results.json", timings["total"])
     return results
 

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .jsonio import write_json
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -164,12 +166,6 @@ def _fetch_batch(dataset, idx):
             torch.as_tensor([int(c) for _, c in items], dtype=torch.int64))
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
-
 class TrainResult(dict):
     """``dict`` with keys ``losses`` (list, length = steps), ``checkpoints``
     (step → path), ``config``, ``resumed_from`` (step or None),
@@ -233,7 +229,7 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
             raise ValueError(f"checkpoint folder {str(ckpt_dir)!r} holds a run with other settings "
                              f"{old}; this run has {config}. Use another --out folder or remove it.")
     else:
-        _write_json(cfg_path, config)
+        write_json(cfg_path, config)
 
     log_path = ckpt_dir / "train_log.json"
     losses: list[float] = json.loads(log_path.read_text())["losses"] if log_path.exists() else []
@@ -283,14 +279,14 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
             losses.append(float(loss.detach()))
             if (t + 1) in ck_set:
                 _save_state(model, checkpoint_path(ckpt_dir, t + 1))
-                _write_json(log_path, {"losses": losses})
+                write_json(log_path, {"losses": losses})
             if progress and t % 20 == 0:
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
         bar.close()
     finally:
         torch.set_num_threads(n_threads)
     if end > start:
-        _write_json(log_path, {"losses": losses})
+        write_json(log_path, {"losses": losses})
     seconds = time.perf_counter() - t0
     if end > start:
         logger.info("trained steps %d..%d in %.1fs", start, end, seconds)
