@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from .plots import _plt, save_figure
+
 
 logger = logging.getLogger(__name__)
 
@@ -32,19 +34,10 @@ FIG4_KS = (1, 10, 100, 1000)
 _SPLIT_STYLE = {"train": "-", "test": "--"}
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _title(res: dict, what: str) -> str:
     p = res["problem"]
     tag = "SYNTHETIC data — " if res.get("synthetic") else ""
-    return f"{tag}{p['title']} {p['model_name'].split(' (')[0]} (D={res['n_params']:,}): {what}"
+    return f"{tag}{p['title']} {p['model_name'].split(' (')[0]} (D={res['n_params']:,})\n{what}"
 
 
 def _fig3(res: dict, out: Path, plt) -> Path:
@@ -68,11 +61,7 @@ def _fig3(res: dict, out: Path, plt) -> Path:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(_title(res, "mask vs top-k eigenspace overlap (Fig. 3)"), fontsize=10)
-    fig.tight_layout()
-    path = out / "fig03_overlap_vs_k.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "fig03_overlap_vs_k.png", plt)
 
 
 def _fig4(res: dict, out: Path, plt) -> Path:
@@ -102,11 +91,7 @@ def _fig4(res: dict, out: Path, plt) -> Path:
     a2.axhline(1.0, color="k", lw=1, ls="--")
     a1.legend(fontsize=7)
     fig.suptitle(_title(res, "overlap and ratio to chance vs step (Fig. 4)"), fontsize=10)
-    fig.tight_layout()
-    path = out / "fig04_overlap_vs_step.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "fig04_overlap_vs_step.png", plt)
 
 
 def make_large_figures(res: dict, out) -> list[str]:
