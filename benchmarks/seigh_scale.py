@@ -45,6 +45,7 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=4, help="columns per measurement task")
     p.add_argument("--store", default=None, help="run store path (default: a temp dir, removed afterwards)")
     p.add_argument("--quick", action="store_true", help="D=200k, n_O=64, n_I=128")
+    p.add_argument("--ignore-disk", action="store_true", help="start even if the disk looks too small")
     p.add_argument("--top", type=int, default=20, help="number of top eigenpairs to check")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "seigh_scale.json"))
     a = p.parse_args(argv)
@@ -56,6 +57,26 @@ def main(argv=None) -> int:
     if store is None:
         tmp = tempfile.mkdtemp(prefix="seigh-scale-", dir=os.environ.get("SKETCHLA_BENCH_DIR"))
         store = os.path.join(tmp, "run.zarr")
+    # Y (D × n_I), Q and the eigenvectors (D × n_O each), float32, before compression
+    need = 4 * a.D * (a.n_inner + 2 * a.n_outer)
+    parent = Path(store).resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    free = shutil.disk_usage(parent).free
+    if need > free and not a.ignore_disk:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(f"error: the run needs about {need / 1e9:.1f} GB on disk next to {store}, only "
+              f"{free / 1e9:.1f} GB are free (pass --ignore-disk to try anyway)", file=sys.stderr)
+        return 2
+    try:
+        return _run(a, store)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(a, store) -> int:
     op = RecipeOperator(HouseholderDiagonal, a.D, 0, 1.5, "float32", shape=(a.D, a.D), dtype="float32",
                         symmetric=True)
     print(f"SEIGH D={a.D:,} n_O={a.n_outer} n_I={a.n_inner} chunk={a.chunk} store={store}", flush=True)
@@ -97,8 +118,6 @@ def main(argv=None) -> int:
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(report, indent=2))
     print(f"wrote {a.out}")
-    if tmp is not None:
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
