@@ -25,6 +25,7 @@ budget), which says when the sketch is dominated by the spectrum's tail.
 
     python benchmarks/seigh_overhead.py                  # the setting above
     python benchmarks/seigh_overhead.py --samples 1000   # cheaper HVPs
+    python benchmarks/seigh_overhead.py --test-kind rademacher   # cheaper test matrices
     python benchmarks/seigh_overhead.py --quick          # small net, n_O = 32, n_I = 64
 """
 from __future__ import annotations
@@ -105,6 +106,8 @@ def main(argv=None) -> int:
     p.add_argument("--n-inner", type=int, default=256)
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--chunk", type=int, default=8)
+    p.add_argument("--test-kind", default="gaussian", choices=["gaussian", "rademacher"],
+                   help="SEIGH's test matrices (Rademacher ones are ~4x cheaper to generate)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "seigh_overhead.json"))
     a = p.parse_args(argv)
@@ -119,7 +122,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="seigh-overhead-") as tmp:
         t0 = time.perf_counter()
         res = sk.seigh(op, a.n_outer, a.n_inner, seed=0, store=os.path.join(tmp, "run"), client=False,
-                       chunk=a.chunk, progress=False)
+                       chunk=a.chunk, progress=False, test_kind=a.test_kind)
         t_seigh = time.perf_counter() - t0
         t0 = time.perf_counter()
         res.write_eigenvectors()
@@ -162,7 +165,7 @@ def main(argv=None) -> int:
 
     report = {
         "setting": {"operator": "tanh-MLP Hessian (torch.func HVP)", "widths": widths, "D": D,
-                    "n_samples": a.samples, "n_outer": a.n_outer, "n_inner": a.n_inner, "chunk": a.chunk,
+                    "n_samples": a.samples, "test_kind": a.test_kind, "n_outer": a.n_outer, "n_inner": a.n_inner, "chunk": a.chunk,
                     "scheduler": "dask threads", "cpu_count": os.cpu_count()},
         "seigh_seconds_per_stage": timings, "overhead_fraction_of_measure": overhead,
         "seigh_seconds": t_seigh + t_qu, "eigsh_budget_seconds": t_eigsh, "eigsh_budget_applications": n_eigsh, "eigsh_budget_tol": tol_eigsh,
