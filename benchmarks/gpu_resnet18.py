@@ -38,8 +38,6 @@ against the issue's goal of 2 hours on one H100.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import shutil
 import sys
 import tempfile
@@ -47,6 +45,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import write_report  # noqa: E402
 
 D_RESNET = 11_689_512
 N_OUTER = 1500
@@ -268,10 +269,7 @@ def main(argv=None) -> int:
               + ("  [quick: sizes are not the paper's]" if a.quick else ""))
     report = {"benchmark": "gpu_resnet18", "device": device, "device_name": name, "quick": a.quick,
               "torch": torch.__version__, "hvp": hvps, "qr": qr, "solve_seconds": t_solve, "estimate": est}
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    write_report(a.out, report)
     return 0
 
 

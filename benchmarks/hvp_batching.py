@@ -21,13 +21,15 @@ baseline of the same net in the same run (< 1: batching wins).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import write_report  # noqa: E402
 
 #: net → (builder, input shape without N, classes, Table 1 N, default curvlinops mini-batch)
 NETS = {
@@ -129,10 +131,7 @@ def main(argv=None) -> int:
               "torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows,
               "note": "seconds are wall time of one block after warm-up (best of --repeats); "
                       "ratio = vectorized / per-column seconds per column, same run"}
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    write_report(a.out, report)
     return 0
 
 

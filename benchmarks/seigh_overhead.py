@@ -31,7 +31,6 @@ budget), which says when the sketch is dominated by the spectrum's tail.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -43,6 +42,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import write_report  # noqa: E402
 import sketchla as sk  # noqa: E402
 from sketchla.operators import RecipeOperator  # noqa: E402
 
@@ -181,9 +181,7 @@ def main(argv=None) -> int:
         "seigh_rel_err": err_seigh.tolist(), "eigsh_budget_rel_err": err_eigsh.tolist(),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(report, indent=2))
-    print(f"wrote {a.out}")
+    write_report(a.out, report)
     return 0
 
 

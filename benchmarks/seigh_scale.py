@@ -15,7 +15,6 @@ top eigenspace with the exact one; writes JSON to benchmarks/out/.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import write_report  # noqa: E402
 import sketchla as sk  # noqa: E402
 from sketchla.operators import RecipeOperator  # noqa: E402
 
@@ -115,9 +115,7 @@ def _run(a, store) -> int:
         print(f"{k:<16}{v:>10.1f}{v / timings['measure']:>12.3f}")
     print(f"\npeak RSS {peak:.2f} GiB (sketch on disk {sketch_gb:.1f} GB); "
           f"top-{a.top} max rel. eigenvalue error {rel_err.max():.2e}; top-{a.top} eigenspace overlap {ovl:.6f}")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(report, indent=2))
-    print(f"wrote {a.out}")
+    write_report(a.out, report)
     return 0
 
 
