@@ -21,9 +21,11 @@ import weakref
 import dask.array as da
 import numpy as np
 
+from .. import backend
 from ..backend import check_float_dtype
 from ..cluster import client_context
-from ..store import RunStore
+from ..random import KINDS, TILE_ROWS
+from ..store import RunStore, check_verify
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,6 @@ def generator_rows(D: int) -> int:
     for cheap operators) is done once per tile. The streamed products slice
     these chunks further, so only one chunk per thread is held at a time.
     """
-    from ..random import TILE_ROWS
-
     return min(max(D, 1), TILE_ROWS)
 
 
@@ -112,12 +112,9 @@ def check_gpu(gpu) -> bool:
     """Validate a ``gpu=`` argument: a bool, and ``True`` only where CuPy sees a CUDA device."""
     if not isinstance(gpu, (bool, np.bool_)):
         raise TypeError(f"gpu must be True or False, got {gpu!r}")
-    if gpu:
-        from ..backend import cupy_available
-
-        if not cupy_available():
-            raise ValueError("gpu=True needs CuPy and a CUDA device (pip install '.[gpu]'); "
-                             "none is available in this process")
+    if gpu and not backend.cupy_available():  # looked up at call time (tests patch it)
+        raise ValueError("gpu=True needs CuPy and a CUDA device (pip install '.[gpu]'); "
+                         "none is available in this process")
     return bool(gpu)
 
 
@@ -142,9 +139,6 @@ def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, 
 
     Returns ``(run, n_outer, n_inner, seed, dtype)`` with the checked values.
     """
-    from ..random import KINDS
-    from ..store import check_verify
-
     n_outer, n_inner = check_sizes(n_outer, n_inner, n_max)
     seed = check_seed(seed)
     dt = check_float_dtype(dtype)
