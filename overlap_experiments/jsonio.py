@@ -1,26 +1,22 @@
-"""JSON output of the experiments: NumPy scalars/arrays and paths converted, files replaced atomically."""
+"""JSON output of the experiments: NumPy values and paths converted, files replaced atomically."""
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
-import numpy as np
-
-__all__ = ["json_default", "write_json"]
+__all__ = ["json_default", "write_json", "write_results"]
 
 
 def json_default(o):
-    """``default=`` hook of :func:`json.dumps` for NumPy integers, floats, arrays and paths."""
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
+    """``default=`` hook of :func:`json.dumps`: paths as strings, NumPy values as
+    :func:`sketchla.store.json_default` converts them for run stores."""
     if isinstance(o, Path):
         return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    from sketchla.store import json_default as store_json_default  # Zarr only when NumPy values occur
+
+    return store_json_default(o)
 
 
 def write_json(path, obj) -> None:
@@ -30,3 +26,18 @@ def write_json(path, obj) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=1, default=json_default, allow_nan=True))
     os.replace(tmp, path)
+
+
+def write_results(out, results: dict, timings: dict, t_start: float, make_figures=None) -> Path:
+    """Finish a run: draw its figures (``make_figures(results, out)`` → paths, timed),
+    stamp ``timings["total"]`` since ``t_start`` and write ``out/results.json``."""
+    out = Path(out)
+    results["timings"] = timings
+    if make_figures is not None:
+        t0 = time.perf_counter()
+        results["figures"] = make_figures(results, out)
+        timings["figures"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+    path = out / "results.json"
+    write_json(path, results)
+    return path

@@ -59,7 +59,8 @@ import zlib
 import numpy as np
 import zarr
 
-__all__ = ["RunStore", "StoreMismatchError", "StoreLockedError", "StoreCorruptError", "check_verify"]
+__all__ = ["RunStore", "StoreMismatchError", "StoreLockedError", "StoreCorruptError", "check_verify",
+           "json_default"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +102,13 @@ def check_verify(verify):
 
 def _jsonable(params, argname="params"):
     try:
-        return json.loads(json.dumps(params, sort_keys=True, default=_json_default))
+        return json.loads(json.dumps(params, sort_keys=True, default=json_default))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{argname} must be JSON-serialisable: {exc}") from exc
 
 
-def _json_default(o):
+def json_default(o):
+    """``default=`` hook of :func:`json.dumps` for NumPy integers, floats, arrays and dtypes."""
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
