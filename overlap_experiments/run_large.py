@@ -49,7 +49,7 @@ import numpy as np
 
 from . import overlap as ov
 from . import problems
-from .jsonio import write_json
+from .jsonio import write_json, write_results
 
 logger = logging.getLogger(__name__)
 
@@ -534,17 +534,15 @@ def run_large(out, cfg: LargeConfig, *, progress: bool = True, figures: bool = T
     per_hvp = [e["timings"]["per_hvp"] for sp in analysis.values() for e in sp.values()
                if e["timings"].get("per_hvp")]
     timings["per_hvp_median"] = float(np.median(per_hvp)) if per_hvp else None
-    results["timings"] = timings
-    if figures:
-        from . import plots_large
-
-        t0 = time.perf_counter()
-        results["figures"] = plots_large.make_large_figures(results, out)
-        timings["figures"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_start
-    write_json(out / "results.json", results)
-    logger.info("%s (%s): wrote %s in %.1fs", prob.name, label, out / "results.json", timings["total"])
+    path = write_results(out, results, timings, t_start, _figures if figures else None)
+    logger.info("%s (%s): wrote %s in %.1fs", prob.name, label, path, timings["total"])
     return results
+
+
+def _figures(results, out):
+    from . import plots_large  # matplotlib only when figures are drawn
+
+    return plots_large.make_large_figures(results, out)
 
 
 def _analyse(cfg, prob, ck, sample, order, split, step, out, cache, client, progress, label) -> dict:

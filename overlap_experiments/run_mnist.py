@@ -52,7 +52,7 @@ from . import problems
 from .hessian import exact_eigh, exact_hessian, hessian_recipe
 from .models import flat_parameters
 from .train import checkpoint_path, default_checkpoint_steps, evaluate, load_model, train
-from .jsonio import json_default, write_json
+from .jsonio import json_default, write_results
 
 logger = logging.getLogger(__name__)
 
@@ -452,17 +452,15 @@ def _run_problem(out, cfg: RunConfig, *, progress: bool, figures: bool) -> dict:
     results = _assemble(cfg, prob, ds, tr, ck_info, orders, analysis, bases, hidx, n_params)
     timings["hvp_seconds_exact"] = float(np.median(hvp_times["exact"])) if hvp_times["exact"] else None
     timings["hvp_seconds_sketched"] = float(np.median(hvp_times["sketched"])) if hvp_times["sketched"] else None
-    results["timings"] = timings
-    if figures:
-        from . import plots
-
-        t0 = time.perf_counter()
-        results["figures"] = plots.make_mnist_figures(results, out)
-        timings["figures"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_start
-    write_json(out / "results.json", results)
-    logger.info("wrote %s (%.1fs)", out / "results.json", timings["total"])
+    path = write_results(out, results, timings, t_start, _figures if figures else None)
+    logger.info("wrote %s (%.1fs)", path, timings["total"])
     return results
+
+
+def _figures(results, out):
+    from . import plots  # matplotlib only when figures are drawn
+
+    return plots.make_mnist_figures(results, out)
 
 
 def _curve_list(x):
