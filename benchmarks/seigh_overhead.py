@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--chunk", type=int, default=8)
     p.add_argument("--test-kind", default="gaussian", choices=["gaussian", "rademacher"],
-                   help="SEIGH's test matrices (Rademacher ones are ~4x cheaper to generate)")
+                   help="kind of SEIGH's test matrices (default gaussian)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "seigh_overhead.json"))
     a = p.parse_args(argv)
