@@ -25,7 +25,7 @@ budget), which says when the sketch is dominated by the spectrum's tail.
 
     python benchmarks/seigh_overhead.py                  # the setting above
     python benchmarks/seigh_overhead.py --samples 1000   # cheaper HVPs
-    python benchmarks/seigh_overhead.py --test-kind rademacher   # cheaper test matrices
+    python benchmarks/seigh_overhead.py --test-kind rademacher   # Rademacher test matrices
     python benchmarks/seigh_overhead.py --quick          # small net, n_O = 32, n_I = 64
 """
 from __future__ import annotations
