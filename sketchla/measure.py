@@ -47,7 +47,7 @@ import numpy as np
 from .backend import asnumpy, check_float_dtype
 from .operators import LinearOperator, aslinearoperator
 from .random import TestMatrix
-from .store import RunStore, check_verify, chunk_manifest, write_done_record
+from .store import RunStore, check_verify, chunk_manifest, write_done_record, write_every_chunk
 
 __all__ = ["measure", "NonFiniteMeasurementError", "default_chunk"]
 
@@ -125,7 +125,7 @@ def _measure_chunk(op, test, store_path, name, j, j0, j1, adjoint, check_finite,
                 f"operator returned {bad} non-finite value(s) (NaN/Inf) in chunk {j} "
                 f"(columns {j0}:{j1}) of measurement {name!r}"
             )
-        arr = zarr.open_array(store_path, path=name, mode="r+", zarr_format=3)
+        arr = write_every_chunk(zarr.open_array(store_path, path=name, mode="r+", zarr_format=3))
         arr[:, j0:j1] = Y
         _record(store_path, name, j, arr, j)  # only after the data write returned
     except Exception as exc:  # attach which chunk failed, keep the exception type

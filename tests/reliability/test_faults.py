@@ -203,11 +203,39 @@ def test_damaged_basis_of_finished_run(tmp_path, reference, how):
     np.testing.assert_allclose(V.T @ V, np.eye(h.N_OUTER), atol=1e-12)
 
 
-def test_chunk_without_file_is_not_a_false_alarm(tmp_path):
-    """Zarr writes no file for a chunk equal to the fill value; the manifest records that."""
+def _zero_rows_operator():
     import scipy.sparse as sp
 
-    Z = sp.csr_array(sp.vstack([sp.csr_array((50, h.D)), h.A[50:]]))  # rows 0..49 are zero
+    return sp.csr_array(sp.vstack([sp.csr_array((50, h.D)), h.A[50:]]))  # rows 0..49 are zero
+
+
+def test_chunk_equal_to_the_fill_value_is_written_and_verified(tmp_path):
+    """A chunk of zeros gets a file like any other (sketchla arrays write every
+    chunk), so its damage or loss is caught like any other's."""
+    Z = _zero_rows_operator()
+    store = RunStore.open(tmp_path / "run", {"seed": 0})
+    Y = measure(Z, h.omega(), store, "Y", chunk=2, row_block=50, client="sync", progress=False)
+    zero_chunk = h.chunk_file(store.path, "Y", 0, 0)
+    assert os.path.exists(zero_chunk)
+    assert store.verify("full") == {}
+    os.remove(zero_chunk)
+    log = tmp_path / "log"
+    measure(h.counting_op(log), h.omega(), store, "Y", client="sync", progress=False, verify="size")
+    assert h.calls_to_columns(log) == [0]  # only the lost chunk (columns 0:2) is recomputed
+    assert os.path.exists(zero_chunk)
+    expect = Z @ h.omega().toarray()
+    expect[:, :2] = h.A @ h.omega().toarray()[:, :2]  # columns 0:2 now come from the counting operator
+    np.testing.assert_allclose(Y[:], expect, rtol=1e-12, atol=1e-12)
+
+
+def test_chunk_without_file_is_not_a_false_alarm(tmp_path, monkeypatch):
+    """Stores written with Zarr's default (no file for a chunk equal to the fill
+    value, as sketchla did before it wrote every chunk): the manifest records
+    the missing file, and verification accepts it."""
+    import sketchla.measure as measure_mod
+
+    monkeypatch.setattr(measure_mod, "write_every_chunk", lambda arr: arr)
+    Z = _zero_rows_operator()
     store = RunStore.open(tmp_path / "run", {"seed": 0})
     Y = measure(Z, h.omega(), store, "Y", chunk=2, row_block=50, client="sync", progress=False)
     assert not os.path.exists(h.chunk_file(store.path, "Y", 0, 0))
