@@ -21,10 +21,15 @@ with a 128-bit key hashed (BLAKE2b, not Python's salted ``hash``) from
   matrices are the float64 matrix rounded to float32. With ``xp=cupy`` the
   host block is copied to the GPU, so CPU and GPU blocks are bitwise equal.
 
-Scaling: ``"gaussian"`` entries are standard normal N(0, 1) and
-``"rademacher"`` entries are +-1 with probability 1/2; there is **no**
-``1/sqrt(n)`` or ``1/sqrt(D)`` normalisation (the sketched decompositions are
-invariant to it).
+Kinds and scaling: ``"gaussian"`` entries are standard normal N(0, 1);
+``"rademacher"`` and ``"signs"`` entries are +-1 with probability 1/2. There is
+**no** ``1/sqrt(n)`` or ``1/sqrt(D)`` normalisation (the sketched
+decompositions are invariant to it). ``"signs"`` takes its entries from the
+bits of the Philox stream, 64 per draw, so it is generated about 15x faster
+than ``"gaussian"`` and 4x faster than ``"rademacher"`` (drawn a byte per
+entry), which matters where the test matrices are regenerated for the thin
+products of SEIGH/SSVD and the operator is cheap. ``"rademacher"`` keeps its
+values for the stores made with it.
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ __all__ = ["TestMatrix", "TILE_ROWS", "KINDS"]
 
 #: Rows per atom; fixed forever, since changing it changes every matrix.
 TILE_ROWS = 2**16
-KINDS = ("gaussian", "rademacher")
+KINDS = ("gaussian", "rademacher", "signs")
 
 
 def _philox_key(seed: int, name: str, kind: str, tile: int, col: int) -> np.ndarray:
@@ -80,7 +85,8 @@ class TestMatrix:
     name : str
         Matrix name (e.g. ``"Omega_O"``); matrices with different names are
         independent.
-    kind : ``"gaussian"`` (N(0, 1) entries) or ``"rademacher"`` (+-1 entries).
+    kind : ``"gaussian"`` (N(0, 1) entries), ``"rademacher"`` or ``"signs"``
+        (+-1 entries; ``"signs"`` is the faster generator, see the module docstring).
     dtype : ``"float32"`` (default) or ``"float64"``.
     """
 
@@ -140,8 +146,10 @@ class TestMatrix:
         rng = np.random.Generator(np.random.Philox(key=_philox_key(self.seed, self.name, self.kind, tile, col)))
         if self.kind == "gaussian":
             vals = rng.standard_normal(hi)
-        else:  # rademacher
+        elif self.kind == "rademacher":
             vals = rng.integers(0, 2, size=hi, dtype=np.int8).astype(np.float64) * 2.0 - 1.0
+        else:  # signs: bit i of the stream (64 per little-endian word) is entry i; 1 -> -1
+            return _signs(rng.bit_generator.random_raw(-(-hi // 64)), lo, hi)
         return vals[lo:hi]
 
     def block(self, rows=slice(None), cols=slice(None), xp=None):
@@ -207,6 +215,16 @@ class TestMatrix:
                 )
         meta = np.empty((0, 0), dtype=self.dtype)
         return da.Array(dsk, name, chunks=(rchunks, cchunks), dtype=self.dtype, meta=meta)
+
+
+def _signs(words: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Entries ``[lo, hi)`` of the sign stream ``1 - 2·bit`` of the uint64 ``words``.
+
+    Returned as float32 (±1 are exact in every float dtype, so the values are
+    those of the float64 matrix) to halve the memory traffic of the copy-out.
+    """
+    bits = np.unpackbits(words.astype("<u8", copy=False).view(np.uint8), count=hi, bitorder="little")
+    return 1.0 - 2.0 * bits[lo:hi].astype(np.float32)
 
 
 def _block_task(tm: TestMatrix, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:

@@ -74,6 +74,32 @@ def test_gaussian_and_rademacher_moments():
     assert abs(r.mean()) < 0.01 and np.all(np.abs(r) == 1)
 
 
+@pytest.mark.parametrize("rows,cols", [
+    (slice(0, 10), slice(0, 3)), (slice(60, 70), slice(1, 2)),          # inside a 64-entry word, across words
+    (slice(TILE_ROWS - 5, TILE_ROWS + 5), slice(0, 3)),                 # across a tile boundary
+    (slice(TILE_ROWS + 1, TILE_ROWS + 130), slice(2, 3)),               # short last tile
+])
+def test_signs_blocks_equal_slices_of_full(rows, cols):
+    tm = TestMatrix((TILE_ROWS + 130, 3), seed=4, name="s", kind="signs", dtype="float64")
+    full = tm.toarray()
+    assert np.array_equal(tm.block(rows, cols), full[rows, cols])
+    assert np.array_equal(TestMatrix(tm.shape, seed=4, name="s", kind="signs").block(rows, cols),
+                          full[rows, cols].astype(np.float32))
+
+
+def test_signs_are_fair_independent_and_not_the_rademacher_stream():
+    s = TestMatrix((TILE_ROWS, 4), seed=5, name="r", kind="signs", dtype="float64").toarray()
+    assert np.all(np.abs(s) == 1)
+    # mean of 2**18 fair signs: standard deviation 2**-9 ≈ 0.002
+    assert abs(s.mean()) < 0.01
+    c = np.corrcoef(s.T)
+    assert np.all(np.abs(c[np.triu_indices(4, 1)]) < 0.02)
+    # consecutive entries (neighbouring bits of one word) are uncorrelated
+    assert abs(np.mean(s[1:, 0] * s[:-1, 0])) < 0.02
+    r = TestMatrix((TILE_ROWS, 4), seed=5, name="r", kind="rademacher", dtype="float64").toarray()
+    assert abs(np.mean(r * s)) < 0.01
+
+
 def test_shape_independent_prefix():
     """Entries depend on position only, not on the declared number of columns."""
     a = TestMatrix((300, 3), seed=2, name="p").toarray()
@@ -137,7 +163,7 @@ def test_cupy_block_bitwise_equal_to_numpy():
     assert np.array_equal(cupy.asnumpy(g), tm.block(slice(10, 900), slice(0, 3)))
 
 
-@pytest.mark.parametrize("kind", ["gaussian", "rademacher"])
+@pytest.mark.parametrize("kind", ["gaussian", "rademacher", "signs"])
 def test_block_ending_inside_a_tile_is_the_prefix_of_the_full_tile(kind):
     """Partial tiles draw only up to their last row; the values must not change."""
     tm = TestMatrix((TILE_ROWS + 50, 2), seed=9, name="p", kind=kind, dtype="float64")
@@ -153,3 +179,5 @@ def test_values_are_pinned_across_versions():
                                       2.377937430540642, 0.6180124114089813, 0.300690477895615])
     r = TestMatrix((10, 2), seed=1, name="omega", kind="rademacher", dtype="float64").toarray()[:4].ravel()
     np.testing.assert_array_equal(r, [-1.0, 1.0, -1.0, 1.0, 1.0, -1.0, -1.0, -1.0])
+    s = TestMatrix((10, 2), seed=1, name="omega", kind="signs", dtype="float64").toarray()[:5].ravel()
+    np.testing.assert_array_equal(s, [-1.0, 1.0, -1.0, 1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0])

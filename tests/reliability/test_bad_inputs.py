@@ -86,7 +86,7 @@ CASES = {
     "seigh: non-integer n_outer": (lambda p: _seigh(SYM, 2.5, 4), TypeError, r"n_outer must be an integer, got 2.5"),
     "seigh: unknown test matrix kind (no store left behind)": (
         lambda p: _no_store_left(p, lambda s: _seigh(SYM, test_kind="sobol", store=s)), ValueError,
-        r"test_kind='sobol' must be one of \('gaussian', 'rademacher'\)"),
+        r"test_kind='sobol' must be one of \('gaussian', 'rademacher', 'signs'\)"),
     "seigh: negative seed": (lambda p: _seigh(SYM, seed=-1), ValueError, r"seed=-1 must be a non-negative integer"),
     "operator: zero size": (
         lambda p: sk.aslinearoperator(lambda X: X, shape=(0, 3)), ValueError, r"shape=\(0, 3\) must be positive"),
