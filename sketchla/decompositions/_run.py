@@ -16,6 +16,7 @@ import contextlib
 import logging
 import numbers
 import tempfile
+import uuid
 import weakref
 
 import dask.array as da
@@ -79,16 +80,34 @@ def row_chunk(n_cols: int, dtype) -> int:
     return max(1, _BLOCK_BYTES // (max(1, n_cols) * np.dtype(dtype).itemsize))
 
 
-def generator_rows(D: int) -> int:
-    """Row chunk for generating a test matrix as a Dask array in the thin products.
+def generator_rows(D: int, rows: int | None = None) -> int:
+    """Row block for generating a test matrix in the thin products (and the
+    height of their streamed blocks).
 
     Whole row tiles of :class:`sketchla.random.TestMatrix` (``TILE_ROWS``
-    rows): a chunk that ends inside a tile would redraw that tile's prefix
-    for every chunk, so generation (the dominant cost of the thin products
-    for cheap operators) is done once per tile. The streamed products slice
-    these chunks further, so only one chunk per thread is held at a time.
+    rows): a block that ends inside a tile would redraw that tile's prefix
+    for every block, so generation (for cheap operators the largest cost of
+    the thin products) is done once per tile. ``rows`` is the sketch's Zarr
+    row chunk (:func:`stream_rows`): where one of ``rows``, ``TILE_ROWS``
+    divides the other, the block is the larger of the two, so a generated
+    block is read against whole sketch chunks and never sliced (a slice of a
+    Dask block is copied). Otherwise generated tiles are sliced to ``rows``.
+    One block per thread is held at a time: ``block × (n_test + n_sketch)``
+    numbers.
     """
-    return min(max(D, 1), TILE_ROWS)
+    unit = TILE_ROWS
+    if rows is not None:
+        rows = int(rows)
+        if max(rows, TILE_ROWS) % min(rows, TILE_ROWS) == 0:
+            unit = max(rows, TILE_ROWS)
+    return min(max(D, 1), unit)
+
+
+def thin_block_rows(D: int, rows: int) -> int:
+    """Height of the thin products' streamed blocks: the generator's block where
+    it is whole sketch chunks (see :func:`generator_rows`), else ``rows``."""
+    g = generator_rows(D, rows)
+    return g if g % rows == 0 or g == D else rows
 
 
 def open_run(store, params: dict) -> RunStore:
@@ -164,10 +183,35 @@ def stream_rows(measured) -> int:
     return int(measured.chunks[0])
 
 
-def sketch_rows(measured, cols=None) -> da.Array:
-    """The measured Zarr array as a Dask array of full-width row blocks (one read per chunk row)."""
-    x = da.from_zarr(measured, chunks=(stream_rows(measured), measured.shape[1]))
-    return x if cols is None else x[:, cols]
+class _Columns:
+    """Columns ``[c0, c1)`` of a Zarr array as a read-only array-like for
+    :func:`dask.array.from_array`: a block read decodes only the Zarr chunks
+    of those columns, and nothing is sliced (copied) after the read."""
+
+    def __init__(self, array, c0: int, c1: int):
+        self.array, self.c0, self.c1 = array, int(c0), int(c1)
+        self.shape = (int(array.shape[0]), self.c1 - self.c0)
+        self.dtype = array.dtype
+        self.ndim = 2
+
+    def __getitem__(self, key):
+        r, c = key
+        start, stop, _ = c.indices(self.shape[1])
+        return self.array[r, self.c0 + start:self.c0 + stop]
+
+
+def sketch_rows(measured, cols: slice | None = None) -> da.Array:
+    """The measured Zarr array (or its contiguous columns ``cols``) as a Dask
+    array of full-width row blocks, one read per chunk row."""
+    rows = stream_rows(measured)
+    if cols is None:
+        return da.from_zarr(measured, chunks=(rows, measured.shape[1]))
+    c0, c1, step = cols.indices(measured.shape[1])
+    if step != 1:
+        raise ValueError(f"cols={cols} must be a contiguous slice")
+    view = _Columns(measured, c0, max(c0, c1))
+    return da.from_array(view, chunks=(rows, view.shape[1]), asarray=False, inline_array=True,
+                         name=f"sketch-cols-{uuid.uuid4().hex}")
 
 
 def orthonormalize(run: RunStore, sketch: da.Array, name: str, client=None,

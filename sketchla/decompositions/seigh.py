@@ -21,7 +21,7 @@ from ..operators import aslinearoperator
 from ..random import TestMatrix
 from ._core import seigh_core
 from ._run import (checksum_hint, generator_rows, on_device, orthonormalize, save_small, schedulers,
-                   sketch_rows, start_run, stream_rows)
+                   sketch_rows, start_run, stream_rows, thin_block_rows)
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
@@ -93,12 +93,12 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
                 timings["qr"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
-                rc = generator_rows(D)
+                rc, br = generator_rows(D, rows), thin_block_rows(D, rows)
                 # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
                 M_I, ups_Q = inner(on_device(upsilon.to_dask(row_chunk=rc), gpu), [Y, Q], client=c_linalg,
-                                   block_rows=rows, gpu=gpu)
+                                   block_rows=br, gpu=gpu)
                 omega_Q = inner(on_device(omega.to_dask(row_chunk=rc), gpu), Q, client=c_linalg,
-                                block_rows=rows, gpu=gpu)
+                                block_rows=br, gpu=gpu)
                 timings["thin_products"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()

@@ -22,7 +22,7 @@ from ..operators import aslinearoperator
 from ..random import TestMatrix
 from ._core import ssvd_core
 from ._run import (checksum_hint, generator_rows, on_device, orthonormalize, save_small, schedulers,
-                   sketch_rows, start_run, stream_rows)
+                   sketch_rows, start_run, stream_rows, thin_block_rows)
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
@@ -64,21 +64,21 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
                 timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
 
                 t0 = time.perf_counter()
-                Y_d = sketch_rows(Y)
                 rows_L, rows_R = stream_rows(Y), stream_rows(Y_left)
                 Q = orthonormalize(run, sketch_rows(Y_left), "Q", client=c_linalg, verify=verify,
                                    rows=rows_R, gpu=gpu)  # line 4
-                P = orthonormalize(run, Y_d[:, :n_outer], "P", client=c_linalg, verify=verify,
-                                   rows=rows_L, gpu=gpu)  # line 5
+                P = orthonormalize(run, sketch_rows(Y, slice(0, n_outer)), "P", client=c_linalg,
+                                   verify=verify, rows=rows_L, gpu=gpu)  # line 5
                 timings["qr"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
                 # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
-                M_I, ups_P = inner(on_device(ups_inner.to_dask(row_chunk=generator_rows(D_L)), gpu),
-                                   [on_device(Y_d[:, n_outer:], gpu), P], client=c_linalg, block_rows=rows_L,
-                                   gpu=gpu)
-                omega_I = on_device(omega.to_dask(row_chunk=generator_rows(D_R))[:, n_outer:], gpu)
-                omega_Q = inner(omega_I, Q, client=c_linalg, block_rows=rows_R, gpu=gpu)
+                ups_I = ups_inner.to_dask(row_chunk=generator_rows(D_L, rows_L))
+                M_I, ups_P = inner(on_device(ups_I, gpu),
+                                   [on_device(sketch_rows(Y, slice(n_outer, n_outer + n_inner)), gpu), P],
+                                   client=c_linalg, block_rows=thin_block_rows(D_L, rows_L), gpu=gpu)
+                omega_I = on_device(omega.to_dask(row_chunk=generator_rows(D_R, rows_R))[:, n_outer:], gpu)
+                omega_Q = inner(omega_I, Q, client=c_linalg, block_rows=thin_block_rows(D_R, rows_R), gpu=gpu)
                 timings["thin_products"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
