@@ -37,6 +37,7 @@ import numpy as np
 import zarr
 
 from ..backend import asnumpy, check_float_dtype, get_array_module, is_cupy_array
+from ..store import write_every_chunk
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ def prepare_out(out, shape, dtype, chunk_rows: int, name: str = "out", *,
         exists = os.path.isfile(path) or (os.path.isdir(path) and bool(os.listdir(path)))
         if exists:
             try:
-                arr = zarr.open_array(store=path, mode="r+")
+                arr = write_every_chunk(zarr.open_array(store=path, mode="r+"))
             except Exception as exc:
                 raise ValueError(
                     f"{name}={path!r} exists and is not a writable Zarr array ({exc}); "
@@ -272,8 +273,8 @@ def prepare_out(out, shape, dtype, chunk_rows: int, name: str = "out", *,
         else:
             chunks = (max(1, min(chunk_rows, shape[0])),) + shape[1:]
             try:
-                arr = zarr.create_array(store=path, shape=shape, chunks=chunks, dtype=dtype,
-                                        compressors=None, fill_value=0.0)
+                arr = write_every_chunk(zarr.create_array(store=path, shape=shape, chunks=chunks, dtype=dtype,
+                                                          compressors=None, fill_value=0.0))
             except Exception as exc:
                 raise ValueError(f"cannot create {name} at {path!r}: {exc}") from exc
         out = arr

@@ -116,3 +116,14 @@ def test_tsqr_then_matmul_then_inner(rng):
     G, H = inner(Q, [V, to_zarr(Y)])
     np.testing.assert_allclose(G, U, atol=2e-6)
     np.testing.assert_allclose(H, R, atol=1e-4 * np.abs(R).max())
+
+
+def test_matmul_to_a_path_writes_every_chunk(rng, tmp_path):
+    """A result block of zeros (the fill value) still gets its chunk file, so a
+    missing file always means a lost chunk, never a skipped one."""
+    Q = rng.standard_normal((120, 5))
+    U = np.zeros((5, 3))
+    out = matmul(to_zarr(Q, chunks=(40, 5)), U, out=str(tmp_path / "qu.zarr"), block_rows=40)
+    np.testing.assert_array_equal(out[...], 0.0)
+    files = sorted(p.name for p in (tmp_path / "qu.zarr" / "c").iterdir())
+    assert files == ["0", "1", "2"]
