@@ -23,7 +23,8 @@ import scipy.sparse as sp
 from sketchla.random import TestMatrix
 from sketchla.store import RunStore
 
-from measure import _measure_ops as mops  # tests/ is on sys.path (pytest rootdir conftest)
+from _cluster import local_client  # noqa: F401  (tests/ is on sys.path: pytest rootdir conftest)
+from measure import _measure_ops as mops
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(TESTS)
@@ -157,17 +158,3 @@ def sigkill(proc):
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-
-
-def local_client(n_workers: int):
-    """A ``LocalCluster`` of ``n_workers`` processes (1 thread each) and its client, as a generator for fixtures."""
-    from distributed import Client, LocalCluster
-
-    lc = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=50)
-    client = Client(lc, set_as_default=False)
-    try:
-        yield client
-    finally:
-        client.close()
-        lc.close()
