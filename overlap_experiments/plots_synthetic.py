@@ -57,19 +57,25 @@ def band(samples: np.ndarray):
     return p50, p5, p95
 
 
+def _band_lines(ax, xs, groups, samples, label, metric: str):
+    """One line per group: the median of ``samples(group, x)`` over ``xs`` with its 5–95 band."""
+    for grp in groups:
+        stats = np.array([band(samples(grp, x)) for x in xs])
+        (line,) = ax.plot(xs, stats[:, 0], marker=".", label=label(grp))
+        ax.fill_between(xs, stats[:, 1], stats[:, 2], color=line.get_color(), alpha=0.25, lw=0)
+    ax.set_ylabel(_LABEL.get(metric, metric))
+    ax.set_ylim(-0.02, 1.02)
+
+
 def plot_vs_d(ax, result, modality: str, metric: str, rhos=None, dims=None):
     """Median and 5–95 band of ``metric`` against D, one line per ρ."""
     g = result.grid
     rhos = g.rhos_vs_d if rhos is None else rhos
     dims = g.dims_vs_d if dims is None else dims
-    for rho in rhos:
-        stats = np.array([band(result.metric(modality, d, rho, metric)) for d in dims])
-        (line,) = ax.plot(dims, stats[:, 0], marker=".", label=f"ρ={rho:g}")
-        ax.fill_between(dims, stats[:, 1], stats[:, 2], color=line.get_color(), alpha=0.25, lw=0)
+    _band_lines(ax, dims, rhos, lambda rho, d: result.metric(modality, d, rho, metric),
+                lambda rho: f"ρ={rho:g}", metric)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("D")
-    ax.set_ylabel(_LABEL.get(metric, metric))
-    ax.set_ylim(-0.02, 1.02)
 
 
 def plot_vs_rho(ax, result, modality: str, metric: str, dims=None, rhos=None):
@@ -77,13 +83,9 @@ def plot_vs_rho(ax, result, modality: str, metric: str, dims=None, rhos=None):
     g = result.grid
     dims = g.dims_vs_rho if dims is None else dims
     rhos = g.rhos_vs_rho if rhos is None else rhos
-    for d in dims:
-        stats = np.array([band(result.metric(modality, d, r, metric)) for r in rhos])
-        (line,) = ax.plot(rhos, stats[:, 0], marker=".", label=f"D={d}")
-        ax.fill_between(rhos, stats[:, 1], stats[:, 2], color=line.get_color(), alpha=0.25, lw=0)
+    _band_lines(ax, rhos, dims, lambda d, r: result.metric(modality, d, r, metric),
+                lambda d: f"D={d}", metric)
     ax.set_xlabel("ρ = k/D")
-    ax.set_ylabel(_LABEL.get(metric, metric))
-    ax.set_ylim(-0.02, 1.02)
 
 
 def figure_metrics(result, modality: str, axis: str, path):

@@ -50,22 +50,6 @@ from ._validate import (
     to_host,
 )
 
-__all__ = [
-    "METRICS",
-    "principal_angles",
-    "cosines",
-    "overlap",
-    "geodesic",
-    "chordal_2",
-    "chordal_f",
-    "projection_2",
-    "projection_f",
-    "fubini_study",
-    "from_angles",
-    "normalized",
-    "all_metrics",
-]
-
 #: Names accepted by :func:`normalized`, :func:`from_angles` and :func:`all_metrics`
 #: (the metrics a)–e) of paper §4.1, in the paper's Table 2 order).
 METRICS = (
@@ -77,6 +61,8 @@ METRICS = (
     "fubini_study",
     "overlap",
 )
+
+__all__ = ["METRICS", "principal_angles", "cosines", *METRICS, "from_angles", "normalized", "all_metrics"]
 
 # Largest value of each distance on G_{k,D} (paper §4.1), as a function of k.
 _MAX_DIST = {
