@@ -112,7 +112,7 @@ def _run_seigh(op, a, kind, tmp, rep):
     t0 = time.perf_counter()
     res.write_eigenvectors()
     t_qu = time.perf_counter() - t0
-    timings = dict(res.store.get_stage("timings"))
+    timings = res.timings
     timings["Q@U"] = t_qu
     timings["setup/other"] = max(t_seigh - sum(v for k, v in timings.items() if k != "Q@U"), 0.0)
     est = res.estimate_error(op, 10, client=False, progress=False)

@@ -97,7 +97,7 @@ def _run(a, store) -> int:
     est_sorted, true_sorted = np.sort(res.eigenvalues[: a.top]), np.sort(top_true)
     rel_err = np.abs(est_sorted - true_sorted) / np.abs(true_sorted)
     ovl = HouseholderDiagonal(a.D).eigenvector_overlap(da.from_zarr(V), a.top)
-    timings = dict(res.store.get_stage("timings"))
+    timings = res.timings
     timings["Q@U"] = t_qu
     peak = _peak_rss_gb()
     sketch_gb = a.D * a.n_inner * 4 / 1e9

@@ -48,6 +48,13 @@ TILE_ROWS = 2**16
 KINDS = ("gaussian", "rademacher", "signs")
 
 
+def check_kind(kind, argname: str = "kind") -> str:
+    """Validate a test-matrix kind (one of :data:`KINDS`); ``argname`` names it in the error."""
+    if kind not in KINDS:
+        raise ValueError(f"{argname}={kind!r} must be one of {KINDS}")
+    return kind
+
+
 def _philox_key(seed: int, name: str, kind: str, tile: int, col: int) -> np.ndarray:
     """128-bit Philox key for atom ``(tile, col)`` (stable across processes and platforms)."""
     h = hashlib.blake2b(digest_size=16, person=b"sketchla-tm-v1")
@@ -103,8 +110,7 @@ class TestMatrix:
             raise ValueError(f"seed={seed!r} must be a non-negative int")
         if not isinstance(name, str) or not name:
             raise ValueError(f"name={name!r} must be a non-empty string")
-        if kind not in KINDS:
-            raise ValueError(f"kind={kind!r} is not one of {KINDS}")
+        check_kind(kind)
         self.shape = (D, n)
         self.seed = int(seed)
         self.name = name

@@ -25,7 +25,7 @@ import numpy as np
 from .. import backend
 from ..backend import check_float_dtype
 from ..cluster import client_context
-from ..random import KINDS, TILE_ROWS
+from ..random import TILE_ROWS, check_kind
 from ..store import RunStore, check_verify
 
 log = logging.getLogger(__name__)
@@ -103,11 +103,13 @@ def generator_rows(D: int, rows: int | None = None) -> int:
     return min(max(D, 1), unit)
 
 
-def thin_block_rows(D: int, rows: int) -> int:
-    """Height of the thin products' streamed blocks: the generator's block where
-    it is whole sketch chunks (see :func:`generator_rows`), else ``rows``."""
+def thin_blocking(D: int, rows: int) -> tuple[int, int]:
+    """``(generator rows, block rows)`` of the thin products over a sketch with
+    Zarr row chunks ``rows``: test matrices are generated in blocks of
+    :func:`generator_rows` and the products stream blocks of that height where
+    it is whole sketch chunks, else of ``rows``."""
     g = generator_rows(D, rows)
-    return g if g % rows == 0 or g == D else rows
+    return g, (g if g % rows == 0 or g == D else rows)
 
 
 def open_run(store, params: dict) -> RunStore:
@@ -161,8 +163,7 @@ def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, 
     n_outer, n_inner = check_sizes(n_outer, n_inner, n_max)
     seed = check_seed(seed)
     dt = check_float_dtype(dtype)
-    if test_kind not in KINDS:
-        raise ValueError(f"test_kind={test_kind!r} must be one of {KINDS}")
+    check_kind(test_kind, "test_kind")
     check_verify(verify)
     check_gpu(gpu)
     params = {

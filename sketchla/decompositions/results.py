@@ -60,6 +60,12 @@ class _StoredResult:
     def shape(self) -> tuple[int, int]:
         return tuple(self.store.params["shape"])
 
+    @property
+    def timings(self) -> dict:
+        """Seconds per stage of the run (``measure``, ``qr``, ``thin_products``,
+        ``core_solve``) as recorded in its store; ``{}`` if none were recorded."""
+        return {k: float(v) for k, v in dict(self.store.get_stage("timings") or {}).items()}
+
     def estimate_error(self, op, n_probes: int = 10, seed=None, client=None, progress=True) -> ErrorEstimate:
         """A-posteriori error of ``Â`` against ``op`` from ``n_probes`` extra applications (see :mod:`.errors`)."""
         from ..linalg import inner

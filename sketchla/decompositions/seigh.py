@@ -20,8 +20,8 @@ from ..measure import measure
 from ..operators import aslinearoperator
 from ..random import TestMatrix
 from ._core import seigh_core
-from ._run import (checksum_hint, generator_rows, on_device, orthonormalize, save_small, schedulers,
-                   sketch_rows, start_run, stream_rows, thin_block_rows)
+from ._run import (checksum_hint, on_device, orthonormalize, save_small, schedulers,
+                   sketch_rows, start_run, stream_rows, thin_blocking)
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
                 timings["qr"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
-                rc, br = generator_rows(D, rows), thin_block_rows(D, rows)
+                rc, br = thin_blocking(D, rows)
                 # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
                 M_I, ups_Q = inner(on_device(upsilon.to_dask(row_chunk=rc), gpu), [Y, Q], client=c_linalg,
                                    block_rows=br, gpu=gpu)

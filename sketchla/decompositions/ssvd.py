@@ -21,8 +21,8 @@ from ..measure import measure
 from ..operators import aslinearoperator
 from ..random import TestMatrix
 from ._core import ssvd_core
-from ._run import (checksum_hint, generator_rows, on_device, orthonormalize, save_small, schedulers,
-                   sketch_rows, start_run, stream_rows, thin_block_rows)
+from ._run import (checksum_hint, on_device, orthonormalize, save_small, schedulers,
+                   sketch_rows, start_run, stream_rows, thin_blocking)
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,12 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
 
                 t0 = time.perf_counter()
                 # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
-                ups_I = ups_inner.to_dask(row_chunk=generator_rows(D_L, rows_L))
-                M_I, ups_P = inner(on_device(ups_I, gpu),
+                (rc_L, br_L), (rc_R, br_R) = thin_blocking(D_L, rows_L), thin_blocking(D_R, rows_R)
+                M_I, ups_P = inner(on_device(ups_inner.to_dask(row_chunk=rc_L), gpu),
                                    [on_device(sketch_rows(Y, slice(n_outer, n_outer + n_inner)), gpu), P],
-                                   client=c_linalg, block_rows=thin_block_rows(D_L, rows_L), gpu=gpu)
-                omega_I = on_device(omega.to_dask(row_chunk=generator_rows(D_R, rows_R))[:, n_outer:], gpu)
-                omega_Q = inner(omega_I, Q, client=c_linalg, block_rows=thin_block_rows(D_R, rows_R), gpu=gpu)
+                                   client=c_linalg, block_rows=br_L, gpu=gpu)
+                omega_I = on_device(omega.to_dask(row_chunk=rc_R)[:, n_outer:], gpu)
+                omega_Q = inner(omega_I, Q, client=c_linalg, block_rows=br_R, gpu=gpu)
                 timings["thin_products"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()

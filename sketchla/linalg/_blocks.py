@@ -38,6 +38,7 @@ import zarr
 
 from ..backend import asnumpy, check_float_dtype, get_array_module, is_cupy_array
 from ..store import write_every_chunk
+from ._kernels import reorder
 
 logger = logging.getLogger(__name__)
 
@@ -308,8 +309,6 @@ def write_block(out, start: int, stop: int, block, gpu: bool = False):
     if out.ndim == 1:
         block = block.reshape(-1)
     elif not block.flags.c_contiguous:  # e.g. LAPACK's Fortran-ordered Q
-        from ._kernels import reorder
-
         block = reorder(block, "C")
     out[start:stop] = block
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import zarr
 
-from sketchla.decompositions._run import generator_rows, sketch_rows, thin_block_rows
+from sketchla.decompositions._run import generator_rows, sketch_rows, thin_blocking
 from sketchla.random import TILE_ROWS
 from sketchla.store import RunStore
 
@@ -43,7 +43,7 @@ def test_sketch_rows_refuses_strided_columns(sketch):
 ])
 def test_thin_product_blocks_are_whole_tiles_and_whole_chunks(D, rows, gen, block):
     assert generator_rows(D, rows) == gen
-    assert thin_block_rows(D, rows) == block
+    assert thin_blocking(D, rows) == (gen, block)
     assert generator_rows(D) == min(D, TILE_ROWS)
 
 

@@ -99,6 +99,8 @@ def test_uses_exactly_n_inner_applications_and_resumes(tmp_path):
     np.testing.assert_array_equal(again.eigenvalues, res.eigenvalues)
     reopened = sk.open_result(store)
     np.testing.assert_array_equal(reopened.eigenvalues, res.eigenvalues)
+    assert set(res.timings) == {"measure", "qr", "thin_products", "core_solve"}
+    assert all(v >= 0 for v in res.timings.values()) and reopened.timings == res.timings
     np.testing.assert_allclose(reopened.eigenvectors.compute(), res.eigenvectors.compute())
 
 
