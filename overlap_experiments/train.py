@@ -29,6 +29,7 @@ settings is refused) and ``train_log.json`` (losses so far).
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -132,15 +133,20 @@ def load_model(problem, path):
     return model
 
 
+@functools.lru_cache(maxsize=2)
 def _epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The epoch's permutation of the n training samples (cached: every step of
+    the epoch slices the same one; read-only, callers get copies)."""
     rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(1, int(epoch))))
-    return rng.permutation(n)
+    order = rng.permutation(n)
+    order.flags.writeable = False
+    return order
 
 
 def _batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
     spe = n // batch_size
     epoch, pos = divmod(int(step), spe)
-    return _epoch_order(seed, epoch, n)[pos * batch_size:(pos + 1) * batch_size]
+    return _epoch_order(int(seed), int(epoch), int(n))[pos * batch_size:(pos + 1) * batch_size].copy()
 
 
 def _step_seed(seed: int, step: int) -> int:
@@ -210,8 +216,9 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
     n = _n_train(dataset)
     if B < 1 or B > n:
         raise ValueError(f"batch_size={B} must be in [1, {n}] (the training set has {n} samples)")
-    ck = sorted(set(default_checkpoint_steps(max(steps, 1)) if checkpoint_steps is None else
-                    (int(s) for s in checkpoint_steps)))
+    if checkpoint_steps is None:
+        checkpoint_steps = default_checkpoint_steps(steps) if steps >= 1 else [0]
+    ck = sorted({int(s) for s in checkpoint_steps})
     if ck and (ck[0] < 0 or ck[-1] > steps):
         raise ValueError(f"checkpoint_steps must lie in [0, steps={steps}], got {ck[0]}..{ck[-1]}")
     ck = sorted(set(ck) | {steps})  # the final parameters are always kept (resume point)
@@ -285,8 +292,6 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
         bar.close()
     finally:
         torch.set_num_threads(n_threads)
-    if end > start:
-        write_json(log_path, {"losses": losses})
     seconds = time.perf_counter() - t0
     if end > start:
         logger.info("trained steps %d..%d in %.1fs", start, end, seconds)

@@ -39,6 +39,12 @@ def test_training_is_deterministic_under_a_seed(tmp_path, digits):
     assert existing_checkpoints(tmp_path / "a") == ck
 
 
+def test_zero_steps_with_default_checkpoints_keeps_the_initial_model(tmp_path, digits):
+    res = train(PROB, digits, tmp_path / "z", steps=0, seed=0, progress=False)
+    assert res["trained_steps"] == 0 and res["losses"] == []
+    assert existing_checkpoints(tmp_path / "z") == [0]
+
+
 def test_resume_continues_exactly(tmp_path, digits):
     full = train(PROB, digits, tmp_path / "full", steps=40, seed=0, checkpoint_steps=[0, 10, 20, 30, 40],
                  progress=False)
