@@ -164,9 +164,6 @@ def _cmd_run_large(args) -> int:
         hvp_block=args.hvp_block, hvp_batch=args.hvp_batch, scheduler=args.scheduler, workers=args.workers,
         gpu=args.gpu, train_threads=args.train_threads, quick=args.quick,
     )
-    run_large.ensure_cluster_tools(cfg.gpu)
-    if not cfg.synthetic:
-        run_large.load_data(cfg)  # fail before any work on a bad path
     res = run_large.run_large(args.out, cfg, progress=not args.no_progress, figures=not args.no_figures)
     _print_large_summary(res)
     print(f"wrote {args.out}/results.json ({res['label']})"
@@ -194,10 +191,6 @@ def _cmd_run(args) -> int:
     if args.blas_threads < 0:
         raise ValueError(f"--blas-threads={args.blas_threads} must be >= 0")
     cfg.blas_threads = args.blas_threads or None
-    if args.data_root is not None:
-        from . import data
-
-        data.resolve_mnist_root(args.data_root)  # fail before any work on a bad path
     res = run_mnist.run_problem(args.out, cfg, progress=not args.no_progress, figures=not args.no_figures)
     _print_summary(res)
     print(f"wrote {args.out}/results.json" + (f" and {len(res.get('figures', []))} figures" if not args.no_figures else ""))

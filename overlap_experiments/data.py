@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .image_data import DataNotFoundError  # one error class for every data loader
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -51,10 +53,6 @@ _MNIST_FILES = {
 }
 #: fixed seed of the train/validation/test split (independent of the training seed)
 SPLIT_SEED = 20240
-
-
-class DataNotFoundError(FileNotFoundError, ValueError):
-    """The data path given by the user does not hold the expected files."""
 
 
 @dataclass

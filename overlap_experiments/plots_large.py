@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .plots import _plt, save_figure
+from .plots import _SPLIT_STYLE, _plt, save_figure
 
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ FIGURES = {
 }
 #: k values of Fig. 4 (those ≤ n_O are drawn, plus n_O itself)
 FIG4_KS = (1, 10, 100, 1000)
-_SPLIT_STYLE = {"train": "-", "test": "--"}
 
 
 def _title(res: dict, what: str) -> str:

@@ -11,15 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .plots import save_figure
+from .plots import _plt, save_figure
 
 
 def proxy_figures(curves: dict, D: int, lams, out_dir, source: str = "") -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     paths = []
     k = np.arange(1, D + 1)
     for split, fig_no in (("train", 6), ("test", 7)):

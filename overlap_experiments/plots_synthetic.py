@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .plots import _plt
+
 #: Resolution of the PNG files.
 DPI = 110
 
@@ -40,15 +42,6 @@ _LABEL = {
     "fubini_study": r"$\overline{\mathrm{dist}}_{a}$",
     "overlap": "overlap",
 }
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def band(samples: np.ndarray):

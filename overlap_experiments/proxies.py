@@ -46,9 +46,12 @@ def _flat(model):
 
 
 def magnitude_order(model) -> np.ndarray:
-    """Indices of the flattened parameters by descending |θ_i| (ties by index, stable)."""
-    theta = _flat(model).double().abs().numpy()
-    return np.argsort(-theta, kind="stable")
+    """Indices of the flattened parameters by descending |θ_i| (ties by index, stable):
+    :func:`overlap_experiments.overlap.magnitude_order` of the model's parameters."""
+    from .models import flat_parameters
+    from .overlap import magnitude_order as _order
+
+    return _order(flat_parameters(model))
 
 
 def _check_data(X, y):

@@ -337,9 +337,7 @@ def _write_sample(data, split: str, idx: np.ndarray, folder: Path) -> dict:
     meta = {"split": split, "n": int(len(idx)), "indices": [int(i) for i in idx],
             "source": data.source.get("name"), "X": str(fx.resolve()), "y": str(fy.resolve()),
             "digest_X": file_digest(fx), "digest_y": file_digest(fy)}
-    tmp = meta_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, meta_path)
+    write_json(meta_path, meta)
     return meta
 
 
@@ -371,8 +369,12 @@ def build_large_hessian_operator(problem_name: str, checkpoint: str, sample_X: s
                            vectorize=vectorize)
 
 
-def hessian_recipe(cfg: LargeConfig, checkpoint, sample: dict):
-    """The Hessian of ``checkpoint`` on a stored sample as a :class:`sketchla.operators.RecipeOperator`."""
+def hessian_recipe(cfg: LargeConfig, checkpoint, sample: dict, checkpoint_digest: str | None = None):
+    """The Hessian of ``checkpoint`` on a stored sample as a :class:`sketchla.operators.RecipeOperator`.
+
+    ``checkpoint_digest``: the checkpoint's :func:`~overlap_experiments.hessian.file_digest`
+    where the caller has it already (else it is computed here).
+    """
     from sketchla.operators import RecipeOperator
 
     from .hessian import file_digest
@@ -381,7 +383,8 @@ def hessian_recipe(cfg: LargeConfig, checkpoint, sample: dict):
     D = problems.get(cfg.problem).n_params
     return RecipeOperator(
         build_large_hessian_operator, cfg.problem, checkpoint, sample["X"], sample["y"],
-        checkpoint_digest=file_digest(checkpoint), sample_digest=sample["digest_X"], device=cfg.device,
+        checkpoint_digest=checkpoint_digest or file_digest(checkpoint), sample_digest=sample["digest_X"],
+        device=cfg.device,
         vectorize=cfg.vectorize, block=cfg.hvp_block, batch_size=cfg.hvp_batch,
         shape=(D, D), dtype="float32", symmetric=True, has_adjoint=True, thread_safe=False,
     )
@@ -421,13 +424,6 @@ def _evaluate_sample(model, sample: dict, device, batch: int = 100) -> tuple[flo
     return loss / len(y), correct / len(y)
 
 
-def _store_timings(result) -> dict:
-    try:
-        return {k: float(v) for k, v in dict(result.store.get_stage("timings") or {}).items()}
-    except Exception:  # timings are informational only
-        return {}
-
-
 # --------------------------------------------------------------------------- main entry
 def run_large(out, cfg: LargeConfig, *, progress: bool = True, figures: bool = True) -> dict:
     """Run the whole §6.2 experiment for ``cfg.problem`` into folder ``out``.
@@ -446,23 +442,20 @@ def run_large(out, cfg: LargeConfig, *, progress: bool = True, figures: bool = T
     from .train import checkpoint_path, load_model, train
 
     t_start = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     prob = problems.get(cfg.problem)
     label = _label(cfg)
     timings: dict = {}
     logger.info("%s (%s): %s, D=%d", prob.name, prob.title, label, prob.n_params)
     ensure_cluster_tools(cfg.gpu)
 
-    # 1. data and model
+    # 1. data (first, so a bad data path fails before anything is written); the
+    # model's parameter count is checked by build_model when train() builds it
     t0 = time.perf_counter()
     data = load_data(cfg)
     timings["data"] = time.perf_counter() - t0
-    model0 = prob.build_model(seed=cfg.seed)
-    D = sum(p.numel() for p in model0.parameters())
-    if D != prob.n_params:  # build_model checks too; the synthetic runs use the full nets
-        raise AssertionError(f"{prob.name} has {D} parameters, Table 1 says {prob.n_params}")
-    del model0
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    D = prob.n_params
     device = resolve_device(cfg.device)
 
     # 2. training
@@ -571,7 +564,7 @@ def _analyse(cfg, prob, ck, sample, order, split, step, out, cache, client, prog
     ident = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     store = out / "seigh" / f"{split}_step{step:06d}_{ident}.zarr"
     store.parent.mkdir(exist_ok=True)
-    op = hessian_recipe(cfg, ck, sample)
+    op = hessian_recipe(cfg, ck, sample, checkpoint_digest=key["checkpoint"])
     logger.info("H_%s step %d (%s): SEIGH n_O=%d n_I=%d, N=%d, D=%d", split, step, label, cfg.n_outer,
                 cfg.n_inner, sample["n"], prob.n_params)
     t0 = time.perf_counter()
@@ -583,7 +576,7 @@ def _analyse(cfg, prob, ck, sample, order, split, step, out, cache, client, prog
     t_overlap = time.perf_counter() - t0
     D = prob.n_params
     chance = ov.chance_curve(cfg.n_outer, D)
-    st = _store_timings(r)
+    st = r.timings
     meas = st.get("measure")
     rest = sum(v for k, v in st.items() if k != "measure") + t_overlap
     entry = {

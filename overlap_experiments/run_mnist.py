@@ -49,7 +49,7 @@ import numpy as np
 from . import data as data_mod
 from . import overlap as ov
 from . import problems
-from .hessian import exact_eigh, exact_hessian, hessian_recipe
+from .hessian import exact_eigh, exact_hessian, hessian_recipe, sort_by_magnitude
 from .models import flat_parameters
 from .train import checkpoint_path, default_checkpoint_steps, evaluate, load_model, train
 from .jsonio import json_default, write_results
@@ -216,7 +216,7 @@ def _lanczos_top(H: np.ndarray, k: int, seed: int):
                         dtype=np.float64)
     v0 = np.random.default_rng(seed).standard_normal(D)
     w, V = eigsh(op, k=k, which="LM", v0=v0, tol=1e-6)
-    order = np.argsort(-np.abs(w), kind="stable")
+    order = sort_by_magnitude(w)
     return w[order], np.ascontiguousarray(V[:, order], dtype=np.float32)
 
 
@@ -285,12 +285,12 @@ def _load_npz(path: Path, key: dict):
 
 
 def _client(cfg: RunConfig):
-    """(client for seigh, close callback)."""
-    if cfg.scheduler is not None:
-        return cfg.scheduler, None
-    if cfg.workers is not None:
-        from sketchla.cluster import get_client
+    """(client for seigh, close callback): connected once for all the run's SEIGHs."""
+    from sketchla.cluster import get_client
 
+    if cfg.scheduler is not None:
+        return get_client(address=cfg.scheduler)
+    if cfg.workers is not None:
         return get_client(n_workers=cfg.workers, threads_per_worker=1)
     return False, None
 
@@ -336,20 +336,17 @@ def _run_problem(out, cfg: RunConfig, *, progress: bool, figures: bool) -> dict:
     import sketchla as sk
 
     t_start = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     prob = problems.get(cfg.problem)
     timings: dict = {}
 
-    # 1. data and model
+    # 1. data (first, so a bad data path fails before anything is written)
     t0 = time.perf_counter()
     ds = data_mod.load(cfg.data_root)
     timings["data"] = time.perf_counter() - t0
-    D = prob.n_params
-    model0 = prob.build_model(seed=cfg.seed)
-    n_params = sum(p.numel() for p in model0.parameters())
-    assert n_params == D == 7030 or cfg.problem != "mnist16", n_params
-    logger.info("%s: D=%d parameters, data %s", prob.name, n_params, ds.source["name"])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    D = prob.n_params  # checked against the model by build_model when train() builds it
+    logger.info("%s: D=%d parameters, data %s", prob.name, D, ds.source["name"])
 
     # 2. training
     ckdir = out / "checkpoints"
@@ -424,11 +421,7 @@ def _run_problem(out, cfg: RunConfig, *, progress: bool, figures: bool) -> dict:
                              dtype="float32", chunk=cfg.chunk, progress=False)
                 Qs = np.asarray(r.eigenvectors.compute(scheduler="threads"))
                 tsk = time.perf_counter() - t0
-                st = {}
-                try:
-                    st = dict(r.store.get_stage("timings") or {})
-                except Exception:  # older/newer store layout: timings are optional
-                    st = {}
+                st = r.timings
                 meas = st.get("measure")
                 curve = ov.overlap_curve(order, Qs, cfg.n_outer)
                 entry["sketched"] = {
@@ -449,7 +442,7 @@ def _run_problem(out, cfg: RunConfig, *, progress: bool, figures: bool) -> dict:
             close()
 
     # 6. assemble results
-    results = _assemble(cfg, prob, ds, tr, ck_info, orders, analysis, bases, hidx, n_params)
+    results = _assemble(cfg, prob, ds, tr, ck_info, orders, analysis, bases, hidx)
     timings["hvp_seconds_exact"] = float(np.median(hvp_times["exact"])) if hvp_times["exact"] else None
     timings["hvp_seconds_sketched"] = float(np.median(hvp_times["sketched"])) if hvp_times["sketched"] else None
     path = write_results(out, results, timings, t_start, _figures if figures else None)
@@ -467,12 +460,12 @@ def _curve_list(x):
     return None if x is None else [float(v) for v in np.asarray(x)]
 
 
-def _assemble(cfg, prob, ds, tr, ck_info, orders, analysis, bases, hidx, n_params) -> dict:
+def _assemble(cfg, prob, ds, tr, ck_info, orders, analysis, bases, hidx) -> dict:
     D = prob.n_params
     res: dict = {
         "problem": prob.as_dict(),
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
-        "n_params": int(n_params),
+        "n_params": int(D),
         "data_source": ds.source,
         "hessian_samples": {sp: {"n": int(len(ix)), "per_class": cfg.hessian_per_class,
                                  "indices": [int(i) for i in ix]} for sp, ix in hidx.items()},

@@ -18,7 +18,6 @@ Re-running with the same arguments gives the same numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
@@ -69,6 +68,7 @@ def run(args) -> int:
     from . import problems
     from . import proxies as px
     from .hessian import exact_eigh, exact_hessian, hessian_recipe
+    from .jsonio import write_json
     from .models import flat_parameters
     from .run_mnist import _lanczos_top
     from .train import checkpoint_path, load_model, train
@@ -76,12 +76,10 @@ def run(args) -> int:
     t_start = time.perf_counter()
     steps = _check_args(args)
     progress = not args.no_progress
+    prob = problems.get("mnist16")
+    ds = data_mod.load(args.data_root)  # first, so a bad data path fails before anything is written
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    prob = problems.get("mnist16")
-    if args.data_root is not None:
-        data_mod.resolve_mnist_root(args.data_root)
-    ds = data_mod.load(args.data_root)
     per_class = 5 if args.quick else prob.n_hessian_train // prob.num_classes
     total = max(steps)
     ckdir = out / "checkpoints"
@@ -140,7 +138,7 @@ def run(args) -> int:
         from .plots_proxies import proxy_figures
 
         result["figures"] = proxy_figures(curves, D, lams, out, source=ds.source.get("name", ""))
-    (out / "proxies.json").write_text(json.dumps(result, indent=1))
+    write_json(out / "proxies.json", result)
     _print_summary(result)
     print(f"wrote {out / 'proxies.json'}")
     return 0
