@@ -47,17 +47,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _nets import CONVNETS, NETS, sample  # noqa: E402
 from _report import write_report  # noqa: E402
 
 D_RESNET = 11_689_512
 N_OUTER = 1500
 GOAL_SECONDS = 2 * 3600
-#: net → (architecture, input shape, classes, Table 1 N, default curvlinops mini-batch)
-NETS = {
-    "3c3d": ("cifar10_3c3d", (3, 32, 32), 10, 500, 250),
-    "allcnnc": ("cifar100_allcnnc", (3, 32, 32), 100, 1000, 100),
-    "resnet18": ("imagenet_resnet18", (3, 224, 224), 1000, 5000, 16),
-}
 
 
 def gpu_problem() -> str | None:
@@ -95,9 +90,7 @@ def time_hvp(name: str, n: int, blocks, hvp_batch, device: str, image_size=None)
     if image_size is not None:
         shape = (3, image_size, image_size)
     model = models.build(arch, seed=0)
-    g = torch.Generator().manual_seed(0)
-    X = torch.randn((n, *shape), generator=g)
-    y = torch.arange(n) % classes
+    X, y = sample(shape, classes, n)
     D = sum(p.numel() for p in model.parameters())
     row = {"net": name, "D": int(D), "N": n, "input": list(shape), "hvp_batch": hvp_batch, "blocks": {}}
     for b in blocks:
@@ -196,7 +189,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cpu", action="store_true", help="run on the CPU (a dry run of the script; use with --quick)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: N = 8, 32×32 images, QR of 200,000 × 16")
-    p.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    p.add_argument("--nets", nargs="+", default=list(CONVNETS), choices=list(CONVNETS))
     p.add_argument("--blocks", type=int, nargs="+", default=None, help="vmapped columns per HVP pass to try "
                    "(default 8 16 32; --quick: 2)")
     p.add_argument("--hvp-batch", type=int, default=None, help="images per curvlinops mini-batch "

@@ -29,28 +29,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _nets import NETS  # noqa: E402
+from _nets import sample as _sample  # noqa: E402
 from _report import write_report  # noqa: E402
-
-#: net → (builder, input shape without N, classes, Table 1 N, default curvlinops mini-batch)
-NETS = {
-    "mnist_mlp": ("mnist_mlp", (16, 16), 10, 500, None),
-    "3c3d": ("cifar10_3c3d", (3, 32, 32), 10, 500, 250),
-    "allcnnc": ("cifar100_allcnnc", (3, 32, 32), 100, 1000, 100),
-    "resnet18": ("imagenet_resnet18", (3, 224, 224), 1000, 5000, 16),
-}
 
 
 def _model(arch: str):
     from overlap_experiments import models
 
     return models.build(arch, seed=0)
-
-
-def _sample(shape, classes, n, seed=0):
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn((n, *shape), generator=g), torch.arange(n) % classes
 
 
 def _time_block(op, V, repeats: int) -> float:
