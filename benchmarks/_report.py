@@ -1,8 +1,19 @@
-"""Writing a benchmark's JSON report (shared by the scripts in this folder)."""
+"""Timing and writing a benchmark's JSON report (shared by the scripts in this folder)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+
+
+def best_seconds(fn, repeats: int) -> float:
+    """Best wall time of ``repeats`` calls of ``fn()`` (the least disturbed by a shared machine)."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def write_report(path, report: dict) -> Path:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _nets import NETS  # noqa: E402
 from _nets import sample as _sample  # noqa: E402
-from _report import write_report  # noqa: E402
+from _report import best_seconds, write_report  # noqa: E402
 
 
 def _model(arch: str):
@@ -42,12 +41,7 @@ def _model(arch: str):
 
 def _time_block(op, V, repeats: int) -> float:
     op.matmat(V[:, :1])  # warm-up: curvlinops setup, kernels, allocator
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        op.matmat(V)
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_seconds(lambda: op.matmat(V), repeats)
 
 
 def bench_net(name: str, n: int, block: int, hvp_batch, device: str, image_size, repeats: int) -> dict:

@@ -28,20 +28,12 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import best_seconds as _best  # noqa: E402
 from _report import write_report  # noqa: E402
 
 from sketchla.measure import measure  # noqa: E402
 from sketchla.random import TestMatrix  # noqa: E402
 from sketchla.store import RunStore  # noqa: E402
-
-
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main(argv=None) -> int:

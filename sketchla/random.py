@@ -26,8 +26,8 @@ Kinds and scaling: ``"gaussian"`` entries are standard normal N(0, 1);
 **no** ``1/sqrt(n)`` or ``1/sqrt(D)`` normalisation (the sketched
 decompositions are invariant to it). ``"signs"`` takes its entries from the
 bits of the Philox stream, 64 per draw: a 131,072 x 256 float32 block takes
-0.06 s against 0.16 s for ``"rademacher"`` (a byte per entry) and 0.50-0.57 s
-for ``"gaussian"`` on the 2-core project machine, which matters where the test matrices are regenerated for the thin
+about 0.09-0.11x the time of ``"gaussian"`` and 0.3x that of ``"rademacher"``
+(a byte per entry; ``benchmarks/sketch_io.py``), which matters where the test matrices are regenerated for the thin
 products of SEIGH/SSVD and the operator is cheap. ``"rademacher"`` keeps its
 values for the stores made with it.
 """

@@ -34,12 +34,14 @@ carry the manifest of the arrays they wrote (:meth:`RunStore.set_stage`,
 ``arrays=``) and are checked the same way by :meth:`RunStore.get_stage`.
 Every array made by :meth:`RunStore.array` also stores a CRC-32C of each
 encoded chunk (Zarr's ``crc32c`` codec), so a damaged chunk that reaches a
-read raises instead of decoding garbage. Chunks are not compressed: sketches
-are dense noise (Zstandard level 0 saved 8 % of a Gaussian float32 sketch;
-encoding and decoding it took about 1.5 s of CPU time, by a py-spy profile,
-in a SEIGH run on a 134,154 x 256 sketch whose QR took 0.8 s), and every
-chunk is written even when it equals the fill value (skipping those needs a
-full comparison of each chunk on every write).
+read raises instead of decoding garbage. Chunks are not compressed (sketches
+are dense noise) and every chunk is written even when it equals the fill
+value (skipping those needs a full comparison of each chunk on every write).
+``benchmarks/sketch_io.py`` measures both against the former Zstandard level
+0 store: writing a 134,154 x 256 float32 sketch took 0.70x the time and
+reading it 0.62x, for 1.32x the bytes on disk (most of that the padding of
+the last, partial row chunk, which Zstandard compressed away; a constant of
+at most one row chunk per column chunk).
 
 Exclusive writers. :meth:`RunStore.lock` (used by ``measure``, ``seigh`` and
 ``ssvd``) creates ``<path>/_lock`` naming the owner (pid, host, boot id,
@@ -776,8 +778,8 @@ def write_every_chunk(arr: zarr.Array) -> zarr.Array:
 
     Zarr's default skips such chunks, which costs a full comparison of each
     chunk with the fill value on every write; a sketch chunk is practically
-    never constant, so the comparison is overhead (about 0.6 s of CPU time, by
-    a py-spy profile, in a SEIGH run on a 134,154 x 256 sketch).
+    never constant, so the comparison is overhead (most of the write-time
+    saving measured by ``benchmarks/sketch_io.py``).
     """
     return arr.with_config({"write_empty_chunks": True})
 

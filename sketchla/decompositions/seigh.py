@@ -49,7 +49,7 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
     chunk : columns per measurement task (default: chosen by the measurement engine).
     test_kind : kind of the test matrices Ω and Υ (:mod:`sketchla.random`):
         ``"gaussian"`` (default; the setting of the error bounds of Tropp et
-        al. 2019), or ``"signs"`` (±1 entries), about 8× cheaper to generate (:mod:`sketchla.random`) —
+        al. 2019), or ``"signs"`` (±1 entries), about 10× cheaper to generate (:mod:`sketchla.random`) —
         worth it where the operator is cheap, since Ω and Υ are generated again
         for the thin products (``benchmarks/seigh_overhead.py``). ``"rademacher"``
         is the older, slower ±1 generator, kept for stores made with it.

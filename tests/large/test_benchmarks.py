@@ -1,4 +1,4 @@
-"""The issue-7 benchmark scripts run (CPU dry runs with tiny sizes) and write their JSON."""
+"""Benchmark scripts run (CPU dry runs with tiny sizes) and write their JSON (issues 5 and 7)."""
 import importlib.util
 import json
 import sys
@@ -52,3 +52,19 @@ def test_gpu_resnet18_help_no_gpu_and_cpu_dry_run(tmp_path, capsys):
     assert abs(est["T_issue_seconds"] - want) < 1e-9
     assert abs(est["qr_seconds"] - rep["qr"]["seconds_qr"] * 11_689_512 / 20000) < 1e-6
     del torch
+
+
+def test_sketch_io_quick_and_bad_sizes(tmp_path, capsys):
+    mod = _load("sketch_io")
+    out = tmp_path / "io.json"
+    assert mod.main(["--quick", "--repeats", "1", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert [g["kind"] for g in rep["generation"]] == ["gaussian", "rademacher", "signs"]
+    assert rep["generation"][0]["ratio_to_gaussian"] == 1.0 and all(g["seconds"] > 0 for g in rep["generation"])
+    former, middle, current = rep["stores"]
+    assert former["write_ratio"] == former["read_ratio"] == former["bytes_ratio"] == 1.0
+    assert middle["bytes_on_disk"] == current["bytes_on_disk"]  # same codecs, only the fill-value check differs
+    assert current["bytes_on_disk"] >= 20_000 * 64 * 4  # uncompressed: at least the raw float32 sketch
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--D", "0", "--out", str(tmp_path / "bad.json")])
+    assert e.value.code == 2 and "--D must be at least 1" in capsys.readouterr().err
