@@ -68,3 +68,15 @@ def test_sketch_io_quick_and_bad_sizes(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         mod.main(["--D", "0", "--out", str(tmp_path / "bad.json")])
     assert e.value.code == 2 and "--D must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--test-kinds", "gaussian,sobol"], "--test-kinds: ['sobol']; choose from gaussian, rademacher, signs"),
+    (["--test-kinds", ","], "--test-kinds: none given"),
+    (["--repeats", "0"], "--repeats must be at least 1"),
+])
+def test_seigh_overhead_bad_arguments(tmp_path, capsys, args, message):
+    mod = _load("seigh_overhead")
+    with pytest.raises(SystemExit) as e:
+        mod.main(args + ["--out", str(tmp_path / "x.json")])
+    assert e.value.code == 2 and message in capsys.readouterr().err
