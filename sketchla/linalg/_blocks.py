@@ -123,11 +123,35 @@ class _ZarrSlice:
         self.array, self.start, self.stop, self.gpu, self.vector = array, start, stop, gpu, vector
 
     def read(self):
-        with (zarr.config.enable_gpu() if self.gpu else nullcontext()):
+        if self.gpu:
+            block = read_rows_to_gpu(self.array, self.start, self.stop)
+        else:
             block = self.array[self.start:self.stop]
         if self.vector:
             block = block.reshape(-1, 1)
         return block
+
+
+def read_rows_to_gpu(array, start: int, stop: int):
+    """Rows ``start:stop`` of the Zarr ``array`` decoded into a CuPy array.
+
+    Zarr's GPU buffer prototype is passed to this one read instead of
+    switching the process-wide ``zarr.config.enable_gpu()``: that setting is
+    global, and concurrent Dask threads entering and leaving it restore each
+    other's saved values out of order (a CPU read could then return CuPy, or
+    the process could stay in GPU mode after the run). The file bytes still
+    arrive in host memory (Zarr's local and object stores read there) and go
+    to the device in one copy; codecs that only run on the host (CRC-32C)
+    copy back and forth, which Zarr warns about per chunk; that warning is
+    silenced here since it is expected.
+    """
+    import warnings
+
+    from zarr.core.buffer import gpu as zarr_gpu
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*__cuda_array_interface__.*")
+        return array.get_basic_selection(slice(start, stop), prototype=zarr_gpu.buffer_prototype)
 
 
 def materialize(ref):

@@ -168,7 +168,7 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
     check_finite : bool
         Check every block for NaN/Inf (ValueError naming the block).
     gpu : bool
-        Read Zarr blocks into CuPy (``zarr.config.enable_gpu()``) and compute
+        Decode Zarr blocks into CuPy (Zarr's GPU buffer prototype, per read) and compute
         on the GPU. Dask arrays with CuPy blocks run on the GPU regardless.
     dtype : optional
         dtype of a newly created ``out`` / of the lazy Q (default A's dtype).
