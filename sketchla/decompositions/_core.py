@@ -11,6 +11,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from ..backend import asnumpy
+
+
+def _host64(x) -> np.ndarray:
+    """``x`` (NumPy or CuPy: the thin products of a ``gpu=True`` run are CuPy) as a float64 host array."""
+    return np.asarray(asnumpy(x), dtype=np.float64)
+
 
 def _pinv_apply(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Return ``A^† B`` via least squares (``A``: m×n with m ≥ n, ``B``: m×k)."""
@@ -43,9 +50,7 @@ def seigh_core(M_I, ups_Q, omega_Q):
     symmetric part ``(C + Cᵀ)/2`` is the closest symmetric matrix in Frobenius
     norm and is what ``eigh`` (line 8) receives.
     """
-    M_I = np.asarray(M_I, dtype=np.float64)
-    ups_Q = np.asarray(ups_Q, dtype=np.float64)
-    omega_Q = np.asarray(omega_Q, dtype=np.float64)
+    M_I, ups_Q, omega_Q = (_host64(x) for x in (M_I, ups_Q, omega_Q))
     X = _pinv_apply(ups_Q, M_I)  # n_O × n_I
     C = _pinv_apply(omega_Q, X.T).T  # n_O × n_O
     C = 0.5 * (C + C.T)
@@ -68,8 +73,8 @@ def ssvd_core(M_I, ups_P, omega_Q):
     U : (n_O, n_O), S : (n_O,) descending, Vh : (n_O, n_O), all float64, with
     ``C = (Υ_IᵀP)^† M_I [(Ω_IᵀQ)^†]ᵀ = U diag(S) Vh``.
     """
-    M_I = np.asarray(M_I, dtype=np.float64)
-    X = _pinv_apply(np.asarray(ups_P, dtype=np.float64), M_I)  # line 6
-    C = _pinv_apply(np.asarray(omega_Q, dtype=np.float64), X.T).T  # line 7
+    M_I, ups_P, omega_Q = (_host64(x) for x in (M_I, ups_P, omega_Q))
+    X = _pinv_apply(ups_P, M_I)  # line 6
+    C = _pinv_apply(omega_Q, X.T).T  # line 7
     U, S, Vh = scipy.linalg.svd(C, full_matrices=False)  # line 8
     return U, S, Vh
