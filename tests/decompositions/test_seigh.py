@@ -234,8 +234,13 @@ def test_cupy_operator_float32():
 
     A, eigs, _ = exp_decay(256, R=5, q=0.3, seed=15, signs=True)
     res = sk.seigh(cupy.asarray(A, dtype=cupy.float32), 12, 25, client=False, dtype="float32", progress=False)
+    host = sk.seigh(A.astype(np.float32), 12, 25, client=False, dtype="float32", progress=False)
+    # the same sketch as the NumPy operator's, up to float32 GEMM rounding (cuBLAS vs BLAS)
+    np.testing.assert_allclose(res.eigenvalues, host.eigenvalues, rtol=1e-4, atol=1e-5)
+    # and as close to the truth as a 12-of-25 sketch of this spectrum gets (1.0e-2 measured on the CPU
+    # and on an H200; the float64 sketch has the same error, so it is the sketch's, not the precision's)
     true_top = eigs[np.argsort(-np.abs(eigs))][:5]
-    np.testing.assert_allclose(np.sort(res.eigenvalues[:5]), np.sort(true_top), atol=1e-3)
+    np.testing.assert_allclose(np.sort(res.eigenvalues[:5]), np.sort(true_top), atol=1.5e-2)
 
 
 @pytest.mark.gpu
