@@ -31,27 +31,36 @@ def test_hvp_batching_quick(tmp_path, capsys):
         assert r["max_rel_diff"] < 1e-4  # both ways give the same H V
 
 
-def test_gpu_resnet18_help_no_gpu_and_cpu_dry_run(tmp_path, capsys):
-    import torch
-
-    mod = _load("gpu_resnet18")
-    with pytest.raises(SystemExit) as e:
-        mod.main(["--help"])
-    assert e.value.code == 0 and "H100" in capsys.readouterr().out
+def test_gpu_check_refuses_without_gpu_and_cpu_dry_run(tmp_path, capsys):
+    """The GPU kit's stages run end to end on the CPU (tiny sizes) and the report adds them up."""
+    mod = _load("gpu_check")
     if mod.gpu_problem() is not None:
-        assert mod.main(["--out", str(tmp_path / "x.json")]) == 2
+        assert mod.main(["hvp", "--out", str(tmp_path / "x")]) == 2
         assert "needs a CUDA GPU" in capsys.readouterr().err
-    out = tmp_path / "g.json"
-    assert mod.main(["--cpu", "--quick", "--nets", "resnet18", "--qr-rows", "20000", "--n-outer", "4",
-                     "--out", str(out)]) == 0
-    rep = json.loads(out.read_text())
-    est = rep["estimate"]
-    assert rep["device"] == "cpu" and rep["qr"]["orthogonality_max"] < 1e-5
-    assert est["n_inner"] == 9 and est["qr_scaled_from_rows"] == 20000
-    want = 9 * rep["hvp"][0]["seconds_per_hvp"] + est["qr_seconds"] + est["solve_seconds"]
-    assert abs(est["T_issue_seconds"] - want) < 1e-9
-    assert abs(est["qr_seconds"] - rep["qr"]["seconds_qr"] * 11_689_512 / 20000) < 1e-6
-    del torch
+    out = tmp_path / "g"
+    args = ["--cpu", "--quick", "--out", str(out), "--nets", "mnist_mlp", "resnet18", "--seigh-net", "mnist_mlp",
+            "--seigh-samples", "64", "--qr-rows", "20000", "--n-outer", "4", "--seigh-probes", "2"]
+    assert mod.main(["all", *args]) == 0
+    assert mod.main(["variants", *args, "--variant-net", "mnist_mlp"]) == 0
+    assert mod.main(["report", "--out", str(out)]) == 0
+    rep = json.loads((out / "gpu_check.json").read_text())
+    assert all(rep[st]["ok"] for st in ("peaks", "hvp", "qr", "seigh", "variants"))
+    res18 = next(r for r in rep["hvp"]["rows"] if r["net"] == "resnet18")
+    assert res18["D"] == 11_689_512 and res18["max_rel_diff_vmapped_vs_one"] < 1e-4
+    qr, est = rep["qr"], rep["extrapolation_seconds"]
+    assert qr["orthogonality_max"] < 1e-5 and qr["n_inner"] == 9
+    scale = 11_689_512 / 20000
+    assert est["measurement"] == pytest.approx(9 * res18["seconds_per_hvp_best"])
+    assert est["qr"] == pytest.approx(qr["seconds_tsqr"] * scale)
+    parts = ("measurement", "qr", "thin_products", "core_solve", "eigenvectors_QU")
+    assert est["total"] == pytest.approx(sum(est[k] for k in parts))
+    sg = rep["seigh"]
+    assert sg["cluster"] == "LocalCluster" and len(sg["eigenvalues_eigsh"]) == 4
+    # Lanczos and SEIGH see the same Hessian: the exact top eigenvalue bounds both from above
+    assert max(abs(v) for v in sg["eigenvalues_eigsh"]) <= max(abs(v) for v in sg["eigenvalues_seigh"]) * 1.5
+    rows = rep["variants"]["rows"]
+    assert [r["variant"] for r in rows] == ["vmap8_b32_bench", "revrev8_b64_bench", "vmap16_b64_bench"]
+    assert all(r["max_rel_diff_vs_base"] < 1e-4 for r in rows)  # reverse-over-reverse gives the same H V
 
 
 def test_sketch_io_quick_and_bad_sizes(tmp_path, capsys):
