@@ -260,15 +260,15 @@ zarr.storage.LocalStore.set = _set
 """
 
 _ENOSPC_RECORD = """
-import errno, re, sketchla.store as st
-_orig, _n = st._write_json_atomic, [0]
+import errno, re, sketchla.store.atomic as st
+_orig, _n = st.write_json_atomic, [0]
 def _write(path, obj):
     if re.search(r"/_done/Y/[0-9]+/zarr[.]json$", path):
         _n[0] += 1
         if _n[0] > 3:
             raise OSError(errno.ENOSPC, "No space left on device", path)
     return _orig(path, obj)
-st._write_json_atomic = _write
+st.write_json_atomic = _write
 """
 
 

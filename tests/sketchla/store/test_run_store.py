@@ -1,13 +1,12 @@
-"""RunStore: params/seed/version attributes, refusal of other params, completion records."""
+"""RunStore: params/seed/version attributes, refusal of other params, modes, arrays."""
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
 import zarr
 
 import sketchla
-from sketchla.store import RunStore, StoreMismatchError
+from sketchla.store import RunStore, StoreMismatchError, write_done_record
 
 
 def _tree(path):
@@ -38,7 +37,7 @@ def test_mismatch_refused_and_store_untouched(tmp_path):
     p = tmp_path / "run"
     s = RunStore.open(p, {"seed": 1, "n_outer": 10})
     s.array("Y", (6, 4), (6, 2), "float32")[:] = 1.0
-    s.mark_done("Y", 0)
+    write_done_record(s.path, "Y", 0)
     before = _tree(p)
     with pytest.raises(StoreMismatchError, match=r"differing keys: n_outer, seed") as ei:
         RunStore.open(p, {"seed": 2, "n_outer": 12})
@@ -54,8 +53,10 @@ def test_mode_w_replaces_and_r_is_read_only(tmp_path):
     s = RunStore.open(p, {"seed": 2}, mode="w")
     assert s.params == {"seed": 2} and "Y" not in s
     r = RunStore.open(p, mode="r")
-    with pytest.raises(PermissionError, match="read-only"):
-        r.mark_done("Y", 0)
+    for write in (lambda: r.forget_done("Y", 0), lambda: r.set_stage("qr"), lambda: r.clear_stage("qr"),
+                  lambda: r.array("Z", (2, 2), (2, 2), "float64")):
+        with pytest.raises(PermissionError, match="read-only"):
+            write()
     with pytest.raises(FileNotFoundError):
         RunStore.open(tmp_path / "nope", mode="r+")
     with pytest.raises(ValueError, match="mode"):
@@ -111,37 +112,3 @@ def test_array_create_open_and_mismatch(tmp_path):
             s.array(bad, (2, 2), (2, 2), "float32")
     with pytest.raises(ValueError, match="chunks"):
         s.array("Z", (2, 2), (0, 2), "float32")
-
-
-def test_done_records_and_stages(tmp_path):
-    s = RunStore.open(tmp_path / "r", {"seed": 0})
-    assert s.done_keys("Y") == set() and not s.is_done("Y", 0)
-    s.mark_done("Y", 0)
-    s.mark_done("Y", "7")
-    s.mark_done("Y", 0)  # idempotent
-    assert s.done_keys("Y") == {"0", "7"} and s.is_done("Y", 7) and not s.is_done("Y", 1)
-    assert s.done_keys("Z") == set()
-    s.clear_done("Y")
-    assert s.done_keys("Y") == set()
-    with pytest.raises(ValueError, match="key"):
-        s.mark_done("Y", "a/b")
-    assert s.get_stage("qr") is None
-    s.set_stage("qr", {"R": [[1.0, 2.0], [0.0, 3.0]], "rank": 2})
-    assert s.get_stage("qr") == {"R": [[1.0, 2.0], [0.0, 3.0]], "rank": 2}
-    assert RunStore.open(tmp_path / "r", {"seed": 0}).get_stage("qr")["rank"] == 2
-
-
-def _mark_many(args):
-    path, start = args
-    s = RunStore.open(path, mode="r+")
-    for k in range(start, start + 25):
-        s.mark_done("Y", k)
-    return start
-
-
-def test_concurrent_records_from_many_processes(tmp_path):
-    p = str(tmp_path / "r")
-    RunStore.open(p, {"seed": 0})
-    with ProcessPoolExecutor(4) as ex:
-        list(ex.map(_mark_many, [(p, 25 * i) for i in range(4)]))
-    assert RunStore.open(p, mode="r").done_keys("Y") == {str(k) for k in range(100)}

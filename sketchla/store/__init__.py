@@ -1,0 +1,45 @@
+"""The store of a run: a Zarr v3 group in a directory with the run's parameters,
+its thin arrays, per-chunk completion records and a writer lock.
+
+Layout (``layout.py`` in full)::
+
+    <path>/zarr.json                 group; attrs["sketchla"] = {params, seed, version, created}
+    <path>/<name>                    arrays made by RunStore.array (measurements, Q, ...)
+    <path>/_done/<name>/<key>        one sub-group per completed chunk; attrs["files"] = its manifest
+    <path>/_stages/<name>            one sub-group per stage; attrs = the stage's info (+ manifest)
+    <path>/_lock                     present while a run writes the store; attrs = the owner
+
+Modules, one job each:
+
+* ``run_store.py`` -- :class:`RunStore`: opens or creates a store, refusing one
+  made with other parameters (:class:`StoreMismatchError`), and is the
+  interface to all below.
+* ``layout.py`` -- what is where; names, record keys, the parameters as JSON.
+* ``arrays.py`` -- how arrays are encoded (CRC-32C per chunk, uncompressed,
+  every chunk written) and reopened with their shape checked.
+* ``records.py`` -- completion records of chunks (written by workers with
+  :func:`write_done_record` after the chunk's data) and stage records.
+* ``manifest.py`` -- the ``{chunk file: [size, crc32]}`` manifests the records
+  carry, and their check (``verify="size"`` or ``"full"``; a failing record is
+  dropped and its chunk recomputed, a damaged stage in a read-only store raises
+  :class:`StoreCorruptError`).
+* ``lock.py`` -- the writer lock (:class:`StoreLockedError` while another live
+  run holds it; stale locks of dead processes are taken over), behind a small
+  interface so another kind of lock can replace it.
+* ``atomic.py`` -- the atomic writes, renames and exclusive creates everything
+  above is made of; ``errors.py`` -- the exceptions.
+"""
+from __future__ import annotations
+
+# beside __all__, these stay importable from here as before the split (sketchla.measure,
+# sketchla.linalg and benchmarks/sketch_io.py use them)
+from .arrays import compressors as _compressors, write_every_chunk
+from .errors import StoreCorruptError, StoreLockedError, StoreMismatchError
+from .layout import json_default
+from .manifest import VERIFY_LEVELS, check_manifest, check_verify, chunk_manifest
+from .records import write_done_record
+from .run_store import RunStore
+
+__all__ = ["RunStore", "StoreMismatchError", "StoreLockedError", "StoreCorruptError", "check_verify",
+           "json_default"]
+

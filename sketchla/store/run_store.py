@@ -1,0 +1,274 @@
+""":class:`RunStore`: one run's store, opened with its parameters checked.
+
+The store's root ``<path>/zarr.json`` holds the attribute ``"sketchla"``:
+the run's ``params`` (JSON), ``seed`` (``params["seed"]`` if present), the
+library ``version`` and the creation time. Opening it again with different
+params raises :class:`~sketchla.store.StoreMismatchError` and leaves it
+untouched (DESIGN.md, "Conventions"). Everything else is delegated: the
+arrays to ``arrays.py``, the completion and stage records to ``records.py``
+(manifests: ``manifest.py``), the writer lock to ``lock.py``; ``layout.py``
+says where each lives.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+import os
+import shutil
+
+import numpy as np
+import zarr
+
+from . import records
+from .arrays import check_array, create_array
+from .atomic import create_group_exclusive
+from .errors import StoreCorruptError, StoreMismatchError
+from .layout import ATTR, check_name, jsonable, mismatch_message
+from .lock import hold, writer_lock
+from .manifest import check_verify
+
+__all__ = ["RunStore"]
+
+logger = logging.getLogger(__name__)
+
+
+class RunStore:
+    """A run's Zarr group. Create with :meth:`open`."""
+
+    def __init__(self, path: str, group: zarr.Group, params: dict, mode: str):
+        self.path = path
+        self.group = group
+        self.params = params
+        self.mode = mode
+
+    # -- opening --------------------------------------------------------
+    @classmethod
+    def open(cls, path, params: dict | None = None, *, mode: str = "a") -> "RunStore":
+        """Open or create the store at directory ``path``.
+
+        ``mode``: ``"a"`` create or reopen (params must match), ``"r+"`` reopen
+        only, ``"r"`` read only, ``"w"`` delete an existing store (only a
+        sketchla store) and create a new one. ``params=None`` with ``"r"``/``"r+"``
+        takes the stored params without checking.
+
+        Raises :class:`StoreMismatchError` (other params, not a sketchla store,
+        a foreign non-empty directory) before anything is written, and
+        :class:`StoreLockedError` for ``mode="w"`` on a store a live run holds.
+        Two processes creating the same new store at once get one store (the
+        root metadata is created atomically and exclusively).
+        """
+        if mode not in ("a", "r", "r+", "w"):
+            raise ValueError(f"mode={mode!r} must be one of 'a', 'r', 'r+', 'w'")
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a directory path, got {type(path).__name__}")
+        path = os.fspath(path)
+        if params is None and mode in ("a", "w"):
+            raise ValueError("params is required to create a store (mode 'a' or 'w')")
+        jparams = None if params is None else jsonable(params)
+        if jparams is not None and not isinstance(jparams, dict):
+            raise ValueError(f"params must be a dict, got {type(params).__name__}")
+
+        replace = mode == "w"
+        for _attempt in range(100):
+            exists = os.path.exists(os.path.join(path, "zarr.json"))
+            if mode in ("r", "r+") and not exists:
+                raise FileNotFoundError(f"no sketchla store at {path!r}")
+            if not exists and os.path.isdir(path) and _foreign_entries(path):
+                raise StoreMismatchError(f"store path {path!r} is a non-empty directory that is not a Zarr store; "
+                                         "refusing to use it")
+            if mode != "r":
+                _check_writable(path)
+
+            if exists:
+                try:
+                    group = zarr.open_group(path, mode="r" if mode == "r" else "r+", zarr_format=3)
+                except Exception as exc:
+                    raise StoreMismatchError(f"{path!r} is not a Zarr v3 group: {exc}") from exc
+                meta = group.attrs.get(ATTR)
+                if not isinstance(meta, dict) or "params" not in meta:
+                    raise StoreMismatchError(f"{path!r} is a Zarr group but not a sketchla run store; "
+                                             "refusing to use it")
+                if replace:
+                    writer_lock(path).ensure_free("mode='w' would delete a store in use")
+                    logger.warning("mode='w': deleting the existing store at %s", path)
+                    shutil.rmtree(path)
+                    replace = False  # a store created meanwhile by another process is reopened, not deleted
+                elif jparams is not None and meta["params"] != jparams:
+                    raise StoreMismatchError(mismatch_message(path, meta["params"], jparams))
+                else:
+                    return cls(path, group, meta["params"], mode)
+
+            meta = {"params": jparams, "seed": jparams.get("seed"), "version": _version(),
+                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat()}
+            try:
+                created = create_group_exclusive(path, {ATTR: meta})
+            except (PermissionError, NotADirectoryError, FileExistsError) as exc:
+                raise PermissionError(f"cannot create store at {path!r}: {exc}") from exc
+            if created:
+                logger.info("created run store %s", path)
+                return cls(path, zarr.open_group(path, mode="r+", zarr_format=3), jparams, mode)
+            # another process created the store at the same moment: reopen it (params are compared)
+        raise RuntimeError(f"could not open or create the store at {path!r} (concurrent changes)")
+
+    def __reduce__(self):
+        return (_reopen, (self.path, self.mode))
+
+    def __repr__(self):
+        return f"RunStore({self.path!r}, params={self.params!r})"
+
+    @property
+    def info(self) -> dict:
+        """The stored ``{params, seed, version, created}`` attribute."""
+        return dict(self.group.attrs[ATTR])
+
+    # -- arrays -----------------------------------------------------------
+    def array(self, name: str, shape, chunks, dtype, *, attrs: dict | None = None) -> zarr.Array:
+        """Create the array ``name`` or open it if it exists with the same
+        ``shape``, ``chunks`` and ``dtype`` (else :class:`StoreMismatchError`).
+        ``attrs`` (JSON) are stored on creation and must match on reopening."""
+        name = check_name(name)
+        shape = tuple(int(s) for s in shape)
+        chunks = tuple(int(c) for c in chunks)
+        if len(chunks) != len(shape) or any(c < 1 for c in chunks):
+            raise ValueError(f"chunks={chunks} must be positive and match shape={shape}")
+        dt = np.dtype(dtype)
+        jattrs = None if attrs is None else jsonable(attrs, "attrs")
+        if name in self.group:
+            return check_array(self.group[name], self.path, name, shape, chunks, dt, jattrs)
+        self._require_writable()
+        return create_array(self.group, name, shape, chunks, dt, jattrs)
+
+    def __getitem__(self, name):
+        return self.group[name]
+
+    def __contains__(self, name):
+        return name in self.group
+
+    # -- completion records (written by workers: records.write_done_record) --
+    def done_keys(self, name: str) -> set[str]:
+        """Keys (as strings) of the completed chunks of ``name`` (records not verified)."""
+        return records.done_keys(self.path, check_name(name))
+
+    def verify_done(self, name: str, keys=None, verify="size") -> dict[str, str]:
+        """Check the completed chunks ``keys`` (default: all) of ``name`` against their manifests.
+
+        Returns ``{key: problem}`` for every chunk whose record is unreadable or
+        whose files are missing, truncated, extended (``verify="size"``) or
+        changed (``verify="full"``, CRC-32 of every file). Records written
+        without a manifest are trusted. Cost: one ``stat`` per chunk file
+        (``"size"``), plus reading the files once (``"full"``).
+        """
+        level = check_verify(verify)
+        name = check_name(name)
+        if level is None:
+            return {}
+        return records.verify_done(self.path, name, keys, level)
+
+    def forget_done(self, name: str, key) -> None:
+        """Drop the completion record of chunk ``key`` of ``name`` (it will be recomputed)."""
+        self._require_writable()
+        records.forget_done(self.path, check_name(name), key)
+
+    # -- stages -------------------------------------------------------------
+    def set_stage(self, name: str, info: dict | None = None, *, arrays=()) -> None:
+        """Record that stage ``name`` finished, with small JSON ``info`` and the
+        manifest of every chunk file of the arrays ``arrays`` (names in this
+        store) that the stage's result depends on; :meth:`get_stage` checks them."""
+        self._require_writable()
+        records.write_stage(self.path, self.group, check_name(name), info, [check_name(a) for a in arrays])
+
+    def get_stage(self, name: str, *, verify="size"):
+        """The ``info`` of a finished stage, or ``None`` if it has not finished.
+
+        The files of the arrays recorded with the stage are checked
+        (``verify``: ``"size"``, ``"full"`` or ``False``, as in
+        :meth:`verify_done`). A damaged stage is forgotten (logged; it will be
+        recomputed) in a writable store and raises :class:`StoreCorruptError`
+        in a read-only one.
+        """
+        name = check_name(name)
+        info, problems = records.read_stage(self.path, name, check_verify(verify))
+        if not problems:
+            return info
+        msg = (f"stage {name!r} of store {self.path!r} is damaged: " + "; ".join(problems[:5])
+               + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
+        if self.mode == "r":
+            raise StoreCorruptError(msg + "; open the store writable and re-run the computation "
+                                    "with the same parameters to recompute it")
+        logger.warning("%s; it will be recomputed", msg)
+        self.clear_stage(name)
+        return None
+
+    def clear_stage(self, name: str) -> None:
+        """Forget that stage ``name`` finished (its arrays are kept)."""
+        self._require_writable()
+        records.forget_stage(self.path, check_name(name))
+
+    def stages(self) -> list[str]:
+        return records.stage_names(self.path)
+
+    # -- integrity and the writer lock ---------------------------------------
+    def verify(self, verify="full") -> dict[str, str]:
+        """Check every completion record and stage manifest; nothing is changed.
+
+        Returns ``{"<array>/<chunk key>" or "stage <name>": problem}`` (empty if
+        the store is sound).
+        """
+        return records.verify_all(self.path, check_verify(verify) or "size")
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the store's writer lock for the block (re-entrant within a process).
+
+        Raises :class:`StoreLockedError` if another live process holds it; a
+        lock left by a dead process on this host is taken over (logged). The
+        lock is a directory ``<path>/_lock`` naming its owner, created by an
+        atomic rename, and removed on exit (see ``lock.py``).
+        """
+        self._require_writable()
+        with hold(writer_lock(self.path)):
+            yield self
+
+    def lock_owner(self) -> dict | None:
+        """The owner ``{pid, host, since, ...}`` of the store's lock, or ``None`` if unlocked."""
+        return writer_lock(self.path).owner()
+
+    @staticmethod
+    def break_lock(path) -> dict | None:
+        """Remove the lock of the store at ``path`` whoever holds it; returns the
+        removed owner. Only for a lock whose owner is certainly gone."""
+        return writer_lock(os.fspath(path)).break_lock()
+
+    def _require_writable(self):
+        if self.mode == "r":
+            raise PermissionError(f"store {self.path!r} was opened read-only (mode='r')")
+
+
+def _check_writable(path: str) -> None:
+    """Raise PermissionError/ValueError naming ``path`` if it cannot be created or written."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if os.path.exists(probe) and not os.path.isdir(probe):
+        raise ValueError(f"store path {path!r} is not usable: {probe!r} exists and is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(f"store path {path!r} is not writable (no write permission on {probe!r})")
+
+
+def _foreign_entries(path: str) -> list[str]:
+    """Entries of a directory that are not in-flight temporary files of a store being created."""
+    return [e for e in os.listdir(path) if not e.endswith(".partial")]
+
+
+def _reopen(path, mode):
+    return RunStore.open(path, None, mode="r" if mode == "r" else "r+")
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
