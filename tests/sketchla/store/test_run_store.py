@@ -8,15 +8,7 @@ import zarr
 import sketchla
 from sketchla.store import RunStore, StoreMismatchError, write_done_record
 
-
-def _tree(path):
-    out = {}
-    for root, _, files in os.walk(path):
-        for f in files:
-            p = os.path.join(root, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, path)] = (fh.read(), os.stat(p).st_mtime_ns)
-    return out
+from reliability._helpers import snapshot  # tests/ is on sys.path (pytest rootdir conftest)
 
 
 def test_create_and_reopen(tmp_path):
@@ -38,13 +30,13 @@ def test_mismatch_refused_and_store_untouched(tmp_path):
     s = RunStore.open(p, {"seed": 1, "n_outer": 10})
     s.array("Y", (6, 4), (6, 2), "float32")[:] = 1.0
     write_done_record(s.path, "Y", 0)
-    before = _tree(p)
+    before = snapshot(p)
     with pytest.raises(StoreMismatchError, match=r"differing keys: n_outer, seed") as ei:
         RunStore.open(p, {"seed": 2, "n_outer": 12})
     assert "stored=10 requested=12" in str(ei.value)
     with pytest.raises(ValueError):  # StoreMismatchError is a ValueError
         RunStore.open(p, {"seed": 1})
-    assert _tree(p) == before
+    assert snapshot(p) == before
 
 
 def test_mode_w_replaces_and_r_is_read_only(tmp_path):
