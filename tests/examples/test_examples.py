@@ -1,0 +1,45 @@
+"""The non-Hessian examples run at a small size and agree with their peers (issue 20)."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    return mod
+
+
+def test_pca_matches_numpy_exactly_and_sklearn_on_a_subsample(capsys):
+    mod = _load("pca_zarr")
+    assert mod.main(["--rows", "20000", "--features", "40", "--subsample", "5000", "--exact"]) == 0
+    out = capsys.readouterr().out
+    err = float(out.split("max_rel_err_variance_vs_numpy:")[1].split()[0])
+    angle = float(out.split("angle_vs_numpy:")[1].split()[0])
+    assert err < 1e-5 and angle < 1e-4  # the exact SVD, up to float32 data
+
+
+def test_lstsq_matches_numpy(capsys):
+    mod = _load("lstsq_out_of_core")
+    assert mod.main(["--rows", "30000", "--cols", "20"]) == 0
+    out = capsys.readouterr().out
+    assert float(out.split("rel_diff_vs_numpy:")[1].split()[0]) < 1e-4
+
+
+@pytest.mark.parametrize("name, args, message", [
+    ("pca_zarr", ["--rows", "10", "--features", "20"], "must be at least --features"),
+    ("lstsq_out_of_core", ["--rows", "5", "--cols", "10"], "need --rows"),
+])
+def test_bad_sizes_are_usage_errors(name, args, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        _load(name).main(args)
+    assert e.value.code == 2 and message in capsys.readouterr().err
