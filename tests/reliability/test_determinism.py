@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sketchla as sk
-from sketchla.measure import measure
+from sketchla.measurement import measure
 from sketchla.random import TestMatrix
 from sketchla.store import RunStore
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import sketchla as sk
-from sketchla.measure import measure
+from sketchla.measurement import measure
 from sketchla.random import TestMatrix
 from sketchla.store import RunStore, StoreCorruptError, StoreLockedError, StoreMismatchError
 
@@ -158,7 +158,7 @@ def test_damaged_measurement_chunk_is_recomputed(tmp_path, interrupted, referenc
     else:
         _damage(h.chunk_file(store, "Y", 0, victim), how)
     assert f"Y/{victim}" in RunStore.open(store, mode="r").verify("full")
-    with caplog.at_level(logging.WARNING, logger="sketchla.measure"):
+    with caplog.at_level(logging.WARNING, logger="sketchla.measurement"):
         res = _seigh(store, tmp_path / "log", verify=verify)
     assert f"recorded chunk {victim} " in caplog.text and "fails verification" in caplog.text
     assert h.calls_to_columns(tmp_path / "log") == sorted([missing, victim])
@@ -232,7 +232,7 @@ def test_chunk_without_file_is_not_a_false_alarm(tmp_path, monkeypatch):
     """Stores written with Zarr's default (no file for a chunk equal to the fill
     value, as sketchla did before it wrote every chunk): the manifest records
     the missing file, and verification accepts it."""
-    import sketchla.measure as measure_mod
+    import sketchla.measurement as measure_mod
 
     monkeypatch.setattr(measure_mod, "write_every_chunk", lambda arr: arr)
     Z = _zero_rows_operator()
@@ -412,7 +412,7 @@ def test_stale_and_foreign_locks(tmp_path, caplog):
 
 
 def test_storage_error_note_is_specific():
-    from sketchla.measure import _storage_note
+    from sketchla.measurement import _storage_note
 
     assert "could not be written" in _storage_note(OSError(errno.EROFS, "Read-only file system"), "/s")
     assert _storage_note(ValueError("x"), "/s") is None
@@ -420,7 +420,7 @@ def test_storage_error_note_is_specific():
 
 def test_ssvd_resumes_after_failure_and_damage(tmp_path):
     """The same guarantees for SSVD (two measurements, adjoint included)."""
-    from measure import _measure_ops as mops
+    import _operators as mops
 
     R = mops.sparse_matrix(300, 200, seed=4)
     kw = dict(seed=5, store=None, client="sync", dtype="float64", chunk=1, progress=False)
