@@ -39,6 +39,7 @@ def _alive(pid):
 
 
 # --------------------------------------------------------------------------- killed worker / killed run
+@pytest.mark.slow
 def test_worker_process_killed_mid_measurement(tmp_path, cluster, reference):
     """SIGKILL a worker process while it measures; the run completes with the undisturbed result."""
     store = tmp_path / "run"
@@ -69,6 +70,7 @@ def test_worker_process_killed_mid_measurement(tmp_path, cluster, reference):
     assert victim not in cluster.run(os.getpid).values()  # ... as a new process
 
 
+@pytest.mark.slow
 def test_run_sigkilled_at_half_resumes_only_missing_chunks(tmp_path, reference, caplog):
     """SIGKILL the whole run (a seigh subprocess) at ~50 % of the chunks; resume; same eigenvalues."""
     store = tmp_path / "run"
@@ -272,6 +274,7 @@ st._write_json_atomic = _write
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["data", "record"])
 def test_disk_full_gives_clear_error_and_records_nothing_unwritten(tmp_path, reference, where):
     store = tmp_path / "run"
@@ -328,6 +331,7 @@ def test_read_only_store_gives_clear_error_and_is_untouched(tmp_path, interrupte
 
 
 # --------------------------------------------------------------------------- two runs at once
+@pytest.mark.slow
 def test_second_run_on_a_store_in_use_is_refused(tmp_path, reference):
     store = tmp_path / "run"
     proc, result = h.start_seigh(tmp_path, store, tmp_path / "log1", sleep=0.1)
@@ -347,6 +351,7 @@ def test_second_run_on_a_store_in_use_is_refused(tmp_path, reference):
     assert np.array_equal(_seigh(store, tmp_path / "log3").eigenvalues, reference[0])  # free again
 
 
+@pytest.mark.slow
 def test_two_runs_started_at_the_same_moment(tmp_path, reference):
     """Two processes create and run the same new store at once: one runs, the other is refused."""
     store, barrier = tmp_path / "run", str(tmp_path / "barrier")
@@ -365,6 +370,7 @@ def test_two_runs_started_at_the_same_moment(tmp_path, reference):
     assert calls == list(range(N))  # the refused run applied the operator to nothing
 
 
+@pytest.mark.slow
 def test_stale_and_foreign_locks(tmp_path, caplog):
     """A lock whose owner died is taken over; one from another host is refused until broken."""
     import json

@@ -203,6 +203,7 @@ def test_crash_after_measurement_resumes_without_new_applications(tmp_path, monk
     np.testing.assert_allclose(res.eigenvalues, lam_ref, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_distributed_client_gives_same_result(tmp_path):
     from distributed import Client, LocalCluster
 

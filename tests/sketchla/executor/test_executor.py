@@ -24,12 +24,14 @@ def test_no_cluster_options():
         assert c == "threads"
 
 
+@pytest.mark.slow
 def test_explicit_client_used_and_not_closed(cluster_client):
     with client_context(cluster_client) as c:
         assert c is cluster_client
     assert cluster_client.status == "running"
 
 
+@pytest.mark.slow
 def test_address_connects_and_closes_own_client(cluster_client):
     addr = cluster_client.scheduler.address
     with client_context(address=addr) as c:
@@ -38,6 +40,7 @@ def test_address_connects_and_closes_own_client(cluster_client):
     assert c.status == "closed" and cluster_client.status == "running"
 
 
+@pytest.mark.slow
 def test_embedded_cluster_is_created_and_closed():
     with client_context(n_workers=1, processes=False, threads_per_worker=1) as c:
         assert len(c.scheduler_info()["workers"]) == 1

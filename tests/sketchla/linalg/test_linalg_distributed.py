@@ -12,17 +12,13 @@ from _linalg_helpers import assert_qr, empty_zarr, eps, low_rank, to_zarr
 
 distributed = pytest.importorskip("distributed")
 
+pytestmark = pytest.mark.slow  # real Dask clusters
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0", silence_logs=40)
-    c = distributed.Client(cluster, set_as_default=False)
-    try:
-        yield c
-    finally:
-        c.close()
-        cluster.close()
+
+@pytest.fixture
+def client(cluster_client):
+    """The session's 2-process LocalCluster (tests/conftest.py)."""
+    return cluster_client
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -44,6 +44,7 @@ def test_bitwise_equal_across_chunk_sizes(tmp_path, scheduler):
     np.testing.assert_allclose(results[0], REF, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_one_vs_two_worker_processes_bitwise(tmp_path, cluster_client):
     one = measure(A, OMEGA, _store(tmp_path, "one"), "Y", chunk=8, client="sync", progress=False)[:]
     two = measure(A, OMEGA, _store(tmp_path, "two"), "Y", chunk=8, client=cluster_client, progress=True)[:]
@@ -102,6 +103,7 @@ _KILLED_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_resume_after_process_killed(tmp_path):
     """SIGKILL the measuring process mid-run; the resumed run recomputes only unrecorded chunks."""
     log1, log2 = tmp_path / "log1", tmp_path / "log2"
@@ -125,6 +127,7 @@ def test_resume_after_process_killed(tmp_path):
                                         client="sync", progress=False)[:])
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_measurement(tmp_path, cluster_client):
     """One worker process SIGKILLs itself inside a task; the run completes and equals an undisturbed run."""
     log = tmp_path / "log"
@@ -138,6 +141,7 @@ def test_worker_killed_mid_measurement(tmp_path, cluster_client):
     cluster_client.wait_for_workers(2, timeout=60)  # the nanny restarted it
 
 
+@pytest.mark.slow
 def test_failed_run_retried_on_the_same_client_reuses_its_keys(tmp_path, cluster_client):
     """Graph keys are deterministic: the retry submits the very keys that erred, and the
     scheduler computes them again instead of handing back the old error."""
@@ -150,6 +154,7 @@ def test_failed_run_retried_on_the_same_client_reuses_its_keys(tmp_path, cluster
     np.testing.assert_allclose(Y[:], REF, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_recipe_built_once_per_worker_and_setup_once(tmp_path, cluster_client):
     blog, slog = tmp_path / "buildlog", tmp_path / "setuplog"
     blog.mkdir(), slog.mkdir()
@@ -172,6 +177,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_distributed_run_against_cli_scheduler_and_worker(tmp_path):
     port = _free_port()
     addr = f"tcp://127.0.0.1:{port}"

@@ -115,6 +115,7 @@ def test_pickle_roundtrip_and_equality():
     assert len(pickle.dumps(tm)) < 1000
 
 
+@pytest.mark.slow
 def test_same_values_in_another_process_with_other_hash_seed():
     tm = TestMatrix((70000, 2), seed=11, name="Ω-unicode", dtype="float64")
     code = ("import numpy as np,sys; from sketchla.random import TestMatrix;"
