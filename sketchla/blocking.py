@@ -138,25 +138,25 @@ class BlockPlan:
 
     # -- thin products with generated test matrices ---------------------------
     @staticmethod
-    def generator_rows(D: int, rows: int | None, tile_rows: int) -> int:
+    def generator_rows(D: int, row_block: int | None, tile_rows: int) -> int:
         """Row block for generating a test matrix in the thin products (and the
         height of their streamed blocks).
 
         Whole row tiles of :class:`sketchla.random.TestMatrix` (``tile_rows``
         rows): a block that ends inside a tile would redraw that tile's prefix
         for every block, so generation (for cheap operators the largest cost of
-        the thin products) is done once per tile. ``rows`` is the sketch's
-        ``row_block``: where one of ``rows``, ``tile_rows`` divides the other,
-        the block is the larger of the two, so a generated block is read
-        against whole sketch chunks and never sliced (a slice of a Dask block is
-        copied). Otherwise generated tiles are sliced to ``rows``. One block per
+        the thin products) is done once per tile. ``row_block`` is the sketch's:
+        where one of ``row_block``, ``tile_rows`` divides the other, the block
+        is the larger of the two, so a generated block is read against whole
+        sketch chunks and never sliced (a slice of a Dask block is copied).
+        Otherwise generated tiles are sliced to ``row_block``. One block per
         thread is held at a time: ``block × (n_test + n_sketch)`` numbers.
         """
         unit = tile_rows
-        if rows is not None:
-            rows = int(rows)
-            if max(rows, tile_rows) % min(rows, tile_rows) == 0:
-                unit = max(rows, tile_rows)
+        if row_block is not None:
+            row_block = int(row_block)
+            if max(row_block, tile_rows) % min(row_block, tile_rows) == 0:
+                unit = max(row_block, tile_rows)
         return min(max(D, 1), unit)
 
     def thin_blocking(self, D: int, tile_rows: int) -> tuple[int, int]:
@@ -164,9 +164,10 @@ class BlockPlan:
         stored in ``row_block`` chunks (this plan's; fixed by :meth:`for_sketch`): test
         matrices are generated in blocks of :meth:`generator_rows` and the products
         stream blocks of that height where it is whole sketch chunks, else of ``row_block``."""
-        rows = self.row_block
-        g = self.generator_rows(D, rows, tile_rows)
-        return g, (g if g % rows == 0 or g == D else rows)
+        if self.row_block is None:
+            raise ValueError("thin_blocking needs the plan of a stored sketch (BlockPlan.for_sketch)")
+        g = self.generator_rows(D, self.row_block, tile_rows)
+        return g, (g if g % self.row_block == 0 or g == D else self.row_block)
 
     def thin_row_block(self, n_cols: int, dtype) -> int:
         """Row chunk of a stored ``D × n_cols`` result that no sketch fixes (e.g.

@@ -122,10 +122,10 @@ def orthonormalize(run: RunStore, sketch: da.Array, name: str, plan: BlockPlan, 
     if run.get_stage(name, verify=verify) is not None:
         log.info("stage %s already complete in %s; skipping QR", name, run.path)
         return run.group[name]
-    rows = min(D, plan.row_block)
-    out = run.array(name, (D, n), chunks=(rows, n), dtype=sketch.dtype)
+    row_block = min(D, plan.row_block)
+    out = run.array(name, (D, n), chunks=(row_block, n), dtype=sketch.dtype)
     log.info("orthonormalising %s (%d × %d) by TSQR", name, D, n)
-    tsqr(on_device(sketch, gpu), out=out, client=client, block_rows=max(rows, n), gpu=gpu)
+    tsqr(on_device(sketch, gpu), out=out, client=client, block_rows=max(row_block, n), gpu=gpu)
     run.set_stage(name, {"shape": [D, n]}, arrays=[name])  # with the manifest of Q's chunk files
     return out
 
