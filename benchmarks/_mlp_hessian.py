@@ -8,7 +8,7 @@ Hessian-vector products by forward-over-reverse differentiation
 (``torch.func.jvp`` of ``torch.func.grad``), vectorised over the columns with
 ``torch.func.vmap`` — the same arithmetic a curvlinops HVP performs on a real
 network. Built once per process from its recipe (see
-``sketchla.operators.RecipeOperator``). torch.func transforms keep
+``sketchla.RecipeOperator``). torch.func transforms keep
 process-global state ("forward AD levels"), so concurrent calls from two Dask
 threads corrupt each other: ``matmat`` holds a lock and torch uses all cores.
 """

@@ -31,7 +31,7 @@ def synthetic_hessian(net: str, n: int, seed: int = 0, *, image_size=None, batch
     """The loss Hessian of net ``net`` (seeded initial weights) on ``n`` synthetic samples.
 
     A :class:`overlap_experiments.hessian.HessianOperator` (D × D, float32);
-    a module-level function, so a :class:`sketchla.operators.RecipeOperator`
+    a module-level function, so a :class:`sketchla.RecipeOperator`
     can ship it to Dask workers (each builds it once, on its own GPU with
     ``device="auto"`` under ``dask-cuda``). ``image_size`` replaces the side of
     a square image input (e.g. 32 for a quick ResNet-18).

@@ -464,6 +464,8 @@ def _qr_flops(m, n):
 
 def _kernel_rates(dev: Device, n: int, m: int) -> dict:
     """In-memory rates of the TSQR kernels on one leaf block (no I/O)."""
+    # the private leaf/node kernels themselves are what this stage measures (their ceilings
+    # against the streamed TSQR); no public API promises them, so this import stays private
     from sketchla.linalg import _kernels as K
 
     xp = dev.xp
@@ -482,36 +484,36 @@ def _kernel_rates(dev: Device, n: int, m: int) -> dict:
     return out
 
 
-def _write_sketch(dev: Device, path, rows, n, row_chunk, col_chunk):
+def _write_sketch(dev: Device, path, rows, n, row_block, chunk):
     """A rows × n float32 Gaussian sketch in Zarr with the measurement engine's chunking."""
     import zarr
 
-    A = zarr.create_array(store=str(path), shape=(rows, n), chunks=(row_chunk, col_chunk), dtype="float32",
-                          compressors=None, fill_value=0.0, overwrite=True)
     from sketchla.backend import asnumpy
 
-    for s in range(0, rows, row_chunk):
-        e = min(s + row_chunk, rows)
-        A[s:e] = asnumpy(dev.random((e - s, n), np.float32, 10 + s // row_chunk))
+    A = zarr.create_array(store=str(path), shape=(rows, n), chunks=(row_block, chunk), dtype="float32",
+                          compressors=None, fill_value=0.0, overwrite=True)
+    for s in range(0, rows, row_block):
+        e = min(s + row_block, rows)
+        A[s:e] = asnumpy(dev.random((e - s, n), np.float32, 10 + s // row_block))
     return A
 
 
 def stage_qr(a, dev: Device) -> dict:
+    import dask.array as da
     import zarr
 
-    from sketchla.decompositions._core import seigh_core
-    from sketchla.decompositions._run import on_device, sketch_rows, thin_blocking
-    from sketchla.linalg import inner, matmul, tsqr
-    from sketchla.measure import DEFAULT_ROW_BLOCK
-    from sketchla.random import TestMatrix
+    from sketchla import BlockPlan, TestMatrix, inner, matmul, seigh_core, tsqr
+    from sketchla.backend import asnumpy, on_device
+    from sketchla.random import TILE_ROWS
 
     gpu = not dev.cpu
     n_o = a.n_outer
     n_i = 2 * n_o + 1
     rows = a.qr_rows
-    row_chunk = min(DEFAULT_ROW_BLOCK, rows)
-    col_chunk = a.chunk  # the sketch's column chunks: what seigh(chunk=...) writes
-    out = {"rows": rows, "n_outer": n_o, "n_inner": n_i, "row_chunk": row_chunk, "col_chunk": col_chunk,
+    # the blocking seigh(chunk=...) gives its sketch: Zarr chunks of row_block × chunk
+    plan = BlockPlan(chunk=a.chunk).for_sketch(rows, rows, n_i)
+    row_block, chunk = plan.row_block, a.chunk
+    out = {"rows": rows, "n_outer": n_o, "n_inner": n_i, "row_chunk": row_block, "col_chunk": chunk,
            "gpu": gpu, "scale_to_D": D_RESNET / rows}
     out["kernels"] = _kernel_rates(dev, n_o, 2**17 if not a.quick else 4 * n_o)
     print(f"  kernels: leaf R {out['kernels']['leaf_qr_r_TFLOPs']:.1f} TFLOP/s, "
@@ -521,44 +523,43 @@ def stage_qr(a, dev: Device) -> dict:
     scratch.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
-        A = _write_sketch(dev, scratch / "Y.zarr", rows, n_o, row_chunk, col_chunk)
+        A = _write_sketch(dev, scratch / "Y.zarr", rows, n_o, row_block, chunk)
         out["seconds_write_sketch"] = time.perf_counter() - t0
         nbytes = rows * n_o * 4
         t0 = time.perf_counter()
-        for s in range(0, rows, row_chunk):
-            A[s:s + row_chunk]
+        for s in range(0, rows, row_block):
+            A[s:s + row_block]
         out["seconds_read_sketch_host"] = time.perf_counter() - t0
         print(f"  sketch {rows:,} × {n_o} float32 ({nbytes / 1e9:.1f} GB) written in {out['seconds_write_sketch']:.1f}s, "
               f"read in {out['seconds_read_sketch_host']:.1f}s", flush=True)
 
-        # Alg. 2 line 3, as seigh(gpu=True) runs it (decompositions._run.orthonormalize)
-        Qz = zarr.create_array(store=str(scratch / "Q.zarr"), shape=(rows, n_o), chunks=(row_chunk, n_o),
+        # Alg. 2 line 3, as seigh(gpu=True) runs it: full-width row blocks of the sketch, Q in the same chunks
+        Qz = zarr.create_array(store=str(scratch / "Q.zarr"), shape=(rows, n_o), chunks=(row_block, n_o),
                                dtype="float32", compressors=None, fill_value=0.0, overwrite=True)
         t0 = time.perf_counter()
-        tsqr(on_device(sketch_rows(A), gpu), out=Qz, block_rows=max(row_chunk, n_o), gpu=gpu)
+        tsqr(on_device(da.from_zarr(A, chunks=(row_block, n_o)), gpu), out=Qz, block_rows=max(row_block, n_o),
+             gpu=gpu)
         t_qr = time.perf_counter() - t0
         # bytes: the sketch read twice (up pass, then A R⁻¹ S), Q written once; flops: geqrf + one GEMM per block
         out.update(seconds_tsqr=t_qr, tsqr_GBps=3 * nbytes / t_qr / 1e9,
                    tsqr_TFLOPs=(_qr_flops(rows, n_o) + 2.0 * rows * n_o**2) / t_qr / 1e12)
         G = inner(Qz, Qz, gpu=gpu)
-        from sketchla.backend import asnumpy
-
         out["orthogonality_max"] = float(np.abs(asnumpy(G) - np.eye(n_o)).max())
         print(f"  tsqr (gpu={gpu}): {t_qr:.2f}s, {out['tsqr_GBps']:.1f} GB/s, ‖QᵀQ − I‖_max = "
               f"{out['orthogonality_max']:.1e}", flush=True)
 
         # thin products (seigh.py): Υᵀ[Y, Q] in one pass over a generated Υ, then ΩᵀQ
-        rc, br = thin_blocking(rows, row_chunk)
+        rc, br = plan.thin_blocking(rows, TILE_ROWS)
         ups = TestMatrix((rows, n_i), seed=0, name="upsilon", dtype="float32")
         omg = TestMatrix((rows, n_i), seed=0, name="omega", dtype="float32")
         t0 = time.perf_counter()
-        inner(on_device(ups.to_dask(row_chunk=rc), gpu), [A, A, Qz], block_rows=br, gpu=gpu)
+        inner(on_device(ups.to_dask(row_block=rc), gpu), [A, A, Qz], block_rows=br, gpu=gpu)
         t_ups = time.perf_counter() - t0
         t0 = time.perf_counter()
-        inner(on_device(omg.to_dask(row_chunk=rc), gpu), Qz, block_rows=br, gpu=gpu)
+        inner(on_device(omg.to_dask(row_block=rc), gpu), Qz, block_rows=br, gpu=gpu)
         t_omg = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ups.to_dask(row_chunk=rc).sum().compute()
+        ups.to_dask(row_block=rc).sum().compute()
         t_gen = time.perf_counter() - t0
         out.update(seconds_thin_upsilon=t_ups, seconds_thin_omega=t_omg, seconds_thin_products=t_ups + t_omg,
                    seconds_generate_one_test_matrix=t_gen)
@@ -567,10 +568,10 @@ def stage_qr(a, dev: Device) -> dict:
 
         # eigenvectors Q·U (Alg. 2 line 8 applied), streamed into Zarr
         U = np.linalg.qr(np.random.default_rng(7).standard_normal((n_o, n_o)))[0]
-        Vz = zarr.create_array(store=str(scratch / "V.zarr"), shape=(rows, n_o), chunks=(row_chunk, n_o),
+        Vz = zarr.create_array(store=str(scratch / "V.zarr"), shape=(rows, n_o), chunks=(row_block, n_o),
                                dtype="float32", compressors=None, fill_value=0.0, overwrite=True)
         t0 = time.perf_counter()
-        matmul(Qz, U, out=Vz, gpu=gpu, block_rows=row_chunk)
+        matmul(Qz, U, out=Vz, gpu=gpu, block_rows=row_block)
         out["seconds_qu"] = time.perf_counter() - t0
     finally:
         for name in ("Y.zarr", "Q.zarr", "V.zarr"):
@@ -593,7 +594,6 @@ def stage_seigh(a, dev: Device) -> dict:
     from distributed import Client
 
     import sketchla as sk
-    from sketchla.operators import RecipeOperator
 
     net, N, (n_o, n_i) = a.seigh_net, a.seigh_samples, a.seigh_sizes
     image_size = 32 if a.quick and len(NETS[net][1]) == 3 else None
@@ -617,7 +617,7 @@ def stage_seigh(a, dev: Device) -> dict:
         from overlap_experiments import models
 
         D = models.count_parameters(models.build(NETS[net][0], seed=0))
-        recipe = RecipeOperator(synthetic_hessian, net, N, 0, shape=(D, D), dtype="float32", symmetric=True,
+        recipe = sk.RecipeOperator(synthetic_hessian, net, N, 0, shape=(D, D), dtype="float32", symmetric=True,
                                 has_adjoint=True, device="auto", **kw)
         t0 = time.perf_counter()
         res = sk.seigh(recipe, n_o, n_i, seed=0, store=str(scratch), client=client, gpu=not dev.cpu,

@@ -20,8 +20,7 @@ def _one(cfg):
     import numpy as np
     import scipy.sparse as sp
 
-    from sketchla.measure import measure
-    from sketchla.random import TestMatrix
+    from sketchla import TestMatrix, measure
     from sketchla.store import RunStore
 
     D, n = cfg["D"], cfg["n"]

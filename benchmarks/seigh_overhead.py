@@ -49,7 +49,6 @@ import scipy.sparse.linalg as spla
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import write_report  # noqa: E402
 import sketchla as sk  # noqa: E402
-from sketchla.operators import RecipeOperator  # noqa: E402
 
 from _mlp_hessian import MLPHessian  # noqa: E402
 
@@ -118,9 +117,9 @@ def _run_seigh(op, a, kind, tmp, rep):
     est = res.estimate_error(op, 10, client=False, progress=False)
     # Ω (D × n_I) is generated inside the measurement stage, by the tasks that apply the
     # operator; generating it once more alone bounds that share of "measure".
-    omega = sk.random.TestMatrix((op.shape[0], a.n_inner), seed=0, name="omega", kind=kind)
+    omega = sk.TestMatrix((op.shape[0], a.n_inner), seed=0, name="omega", kind=kind)
     t0 = time.perf_counter()
-    omega.to_dask(row_chunk=sk.random.TILE_ROWS).sum().compute(scheduler="threads")
+    omega.to_dask(row_block=sk.random.TILE_ROWS).sum().compute(scheduler="threads")
     t_gen = time.perf_counter() - t0
     other = sum(v for k, v in timings.items() if k != "measure")
     return {
@@ -176,7 +175,7 @@ def main(argv=None) -> int:
     widths = tuple(int(w) for w in a.widths.split(","))
     local = MLPHessian(widths, a.samples, 0)
     D = local.shape[0]
-    op = RecipeOperator(MLPHessian, widths, a.samples, 0, shape=(D, D), dtype="float32", symmetric=True)
+    op = sk.RecipeOperator(MLPHessian, widths, a.samples, 0, shape=(D, D), dtype="float32", symmetric=True)
     print(f"MLP {widths}, D={D:,}, N={a.samples}; SEIGH n_O={a.n_outer} n_I={a.n_inner}", flush=True)
 
     # One-off module imports (sketchla's lazy submodules, distributed) happen on a

@@ -28,7 +28,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import write_report  # noqa: E402
 import sketchla as sk  # noqa: E402
-from sketchla.operators import RecipeOperator  # noqa: E402
 
 from _synthetic import HouseholderDiagonal, spectrum  # noqa: E402
 
@@ -77,7 +76,7 @@ def main(argv=None) -> int:
 
 
 def _run(a, store) -> int:
-    op = RecipeOperator(HouseholderDiagonal, a.D, 0, 1.5, "float32", shape=(a.D, a.D), dtype="float32",
+    op = sk.RecipeOperator(HouseholderDiagonal, a.D, 0, 1.5, "float32", shape=(a.D, a.D), dtype="float32",
                         symmetric=True)
     print(f"SEIGH D={a.D:,} n_O={a.n_outer} n_I={a.n_inner} chunk={a.chunk} store={store}", flush=True)
     t0 = time.perf_counter()

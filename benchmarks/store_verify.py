@@ -31,8 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import best_seconds as _best  # noqa: E402
 from _report import write_report  # noqa: E402
 
-from sketchla.measure import measure  # noqa: E402
-from sketchla.random import TestMatrix  # noqa: E402
+from sketchla import TestMatrix, measure  # noqa: E402
 from sketchla.store import RunStore  # noqa: E402
 
 

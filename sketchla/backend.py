@@ -6,7 +6,7 @@ code runs on CPU blocks and on GPU blocks. CuPy is never imported here unless
 an array already is a CuPy array (or the caller asks for it explicitly), so
 the library works on machines without a GPU.
 
-dtype policy (DESIGN.md, "Conventions"): measurements are float32 by default,
+dtype policy (docs/ARCHITECTURE.md, "Conventions"): measurements are float32 by default,
 small core solves run in float64; only float32 and float64 are accepted.
 """
 from __future__ import annotations
@@ -70,3 +70,15 @@ def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
             "(complex operators are not supported)"
         )
     return dt
+
+
+def on_device(x, gpu: bool):
+    """The Dask array ``x`` with CuPy blocks when ``gpu`` (each block copied to the
+    device as it is computed), else ``x`` unchanged. The streamed linear algebra
+    picks its array module from the blocks, so QR and thin products then run on
+    the GPU."""
+    if not gpu:
+        return x
+    import cupy
+
+    return x.map_blocks(cupy.asarray, dtype=x.dtype, meta=cupy.empty((0,) * x.ndim, dtype=x.dtype))

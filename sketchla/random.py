@@ -5,7 +5,7 @@ matrices far too large to hold or to ship to workers. A :class:`TestMatrix` is
 a tiny picklable *spec* ``(shape, seed, name, kind, dtype)``; any block of it
 is generated where it is needed.
 
-Determinism (DESIGN.md, "Conventions")
+Determinism (docs/ARCHITECTURE.md, "Conventions")
 --------------------------------------
 The matrix is cut into *atoms*: one column ``j`` times one row tile ``t`` of a
 fixed :data:`TILE_ROWS` rows (the last tile of a column may be shorter). Atom
@@ -25,11 +25,11 @@ Kinds and scaling: ``"gaussian"`` entries are standard normal N(0, 1);
 ``"rademacher"`` and ``"signs"`` entries are +-1 with probability 1/2. There is
 **no** ``1/sqrt(n)`` or ``1/sqrt(D)`` normalisation (the sketched
 decompositions are invariant to it). ``"signs"`` takes its entries from the
-bits of the Philox stream, 64 per draw: a 131,072 x 256 float32 block takes
-about 0.09-0.11x the time of ``"gaussian"`` and 0.3x that of ``"rademacher"``
-(a byte per entry; ``benchmarks/sketch_io.py``), which matters where the test matrices are regenerated for the thin
-products of SEIGH/SSVD and the operator is cheap. ``"rademacher"`` keeps its
-values for the stores made with it.
+bits of the Philox stream, 64 per draw, where ``"rademacher"`` draws a byte
+per entry and ``"gaussian"`` a float64: the cheapest to generate (figures:
+``benchmarks/sketch_io.py``, README), which matters where the test matrices
+are regenerated for the thin products of SEIGH/SSVD and the operator is cheap.
+``"rademacher"`` keeps its values for the stores made with it.
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ import struct
 import numpy as np
 
 from .backend import check_float_dtype
+from .blocking import BlockPlan
 
 __all__ = ["TestMatrix", "TILE_ROWS", "KINDS"]
 
@@ -190,26 +191,27 @@ class TestMatrix:
         """The whole matrix in memory (only for small matrices)."""
         return self.block(slice(None), slice(None), xp=xp)
 
-    def to_dask(self, row_chunk=None, col_chunk=None):
+    def to_dask(self, row_block=None, chunk=None):
         """Dask array view; each block generated independently by :meth:`block`.
 
-        Defaults: ``row_chunk = min(D, 16 * TILE_ROWS)``, ``col_chunk`` so a
-        block holds about 64 MiB.
+        ``row_block`` rows and ``chunk`` columns per Dask block (the names of
+        :class:`~sketchla.blocking.BlockPlan`). Defaults: ``row_block = min(D,
+        16 * TILE_ROWS)``, ``chunk`` so that a block fits the plan's byte budget.
         """
         import dask.array as da
         from dask.base import tokenize
 
         D, n = self.shape
-        row_chunk = min(max(D, 1), 16 * TILE_ROWS) if row_chunk is None else int(row_chunk)
-        if row_chunk < 1:
-            raise ValueError(f"row_chunk={row_chunk} must be >= 1")
-        if col_chunk is None:
-            col_chunk = max(1, min(max(n, 1), (64 * 2**20) // (row_chunk * self.dtype.itemsize)))
-        col_chunk = int(col_chunk)
-        if col_chunk < 1:
-            raise ValueError(f"col_chunk={col_chunk} must be >= 1")
-        rchunks = _split(D, row_chunk)
-        cchunks = _split(n, col_chunk)
+        row_block = min(max(D, 1), 16 * TILE_ROWS) if row_block is None else int(row_block)
+        if row_block < 1:
+            raise ValueError(f"row_block={row_block} must be >= 1")
+        if chunk is None:
+            chunk = BlockPlan().budget_cols(row_block, self.dtype.itemsize, n)
+        chunk = int(chunk)
+        if chunk < 1:
+            raise ValueError(f"chunk={chunk} must be >= 1")
+        rchunks = _split(D, row_block)
+        cchunks = _split(n, chunk)
         name = "sketchla-testmatrix-" + tokenize(self, rchunks, cchunks)
         dsk = {}
         r_off = np.concatenate([[0], np.cumsum(rchunks)]).astype(int)

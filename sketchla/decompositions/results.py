@@ -3,7 +3,7 @@
 Spectra and the small core factors live in memory; the D-sized factors are
 lazy Dask products ``Q @ U`` over the orthonormal bases stored in Zarr, so
 they are streamed block by block whenever they are used and never
-materialised in RAM (DESIGN.md, memory rule). A result can be reopened from
+materialised in RAM (docs/ARCHITECTURE.md, the memory rule). A result can be reopened from
 its store with :func:`open_result`.
 """
 from __future__ import annotations
@@ -13,9 +13,13 @@ import logging
 import dask.array as da
 import numpy as np
 
-from ..random import TestMatrix
+from ..blocking import BlockPlan
+from ..linalg import inner, matmul
+from ..measurement import measure
+from ..operators import aslinearoperator
+from ..random import TILE_ROWS, TestMatrix
 from ..store import RunStore, StoreCorruptError
-from ._run import generator_rows, load_small, row_chunk
+from ._stages import load_small
 from .errors import ErrorEstimate, error_from_probes
 
 log = logging.getLogger(__name__)
@@ -27,15 +31,13 @@ def _probe_residual_sq(run: RunStore, op, basis, W_fn, n_probes: int, seed, clie
     ``basis`` is the stored orthonormal factor whose span holds ``Â``'s range
     and ``W_fn(G_dask)`` returns the small ``n × q`` matrix with ``Â G = basis @ W``.
     """
-    from ..measure import measure
-
     if isinstance(n_probes, bool) or not isinstance(n_probes, (int, np.integer)) or n_probes <= 0:
         raise ValueError(f"n_probes={n_probes!r} must be a positive integer")
     D_L, D_R = op.shape
     seed = run.params["seed"] if seed is None else seed
     probe = TestMatrix((D_R, int(n_probes)), seed=seed, name="probe", dtype=basis.dtype)
     AG = measure(op, probe, run, f"probe{n_probes}_s{seed}", client=client, progress=progress)
-    W = W_fn(probe.to_dask(row_chunk=generator_rows(D_R)))
+    W = W_fn(probe.to_dask(row_block=BlockPlan.generator_rows(D_R, None, TILE_ROWS)))
     E = da.from_zarr(AG).astype(np.float64) - da.from_zarr(basis).astype(np.float64) @ W
     return np.asarray((E * E).sum(axis=0).compute())
 
@@ -68,9 +70,6 @@ class _StoredResult:
 
     def estimate_error(self, op, n_probes: int = 10, seed=None, client=None, progress=True) -> ErrorEstimate:
         """A-posteriori error of ``Â`` against ``op`` from ``n_probes`` extra applications (see :mod:`.errors`)."""
-        from ..linalg import inner
-        from ..operators import aslinearoperator
-
         op = aslinearoperator(op)
         if tuple(op.shape) != self.shape:
             raise ValueError(f"op has shape {op.shape}, but this result approximates a {self.shape} operator")
@@ -121,16 +120,13 @@ class SEIGHResult(_StoredResult):
 
     def write_eigenvectors(self, name: str = "eigenvectors"):
         """Stream ``Q @ U`` into the run store as a Zarr array and return it."""
-        from ..linalg import matmul
-
         D, n = self.Q.shape
-        out = self.store.array(name, (D, n), chunks=(row_chunk(n, self.Q.dtype), n), dtype=self.Q.dtype)
+        out = self.store.array(name, (D, n), chunks=(BlockPlan().thin_row_block(n, self.Q.dtype), n),
+                               dtype=self.Q.dtype)
         return matmul(self.Q, self.core_U.astype(self.Q.dtype), out=out)
 
     def apply(self, X) -> da.Array:
         """Lazy ``Â X = Q U Λ Uᵀ Qᵀ X`` for a ``D × b`` array ``X`` (NumPy/Dask/Zarr)."""
-        from ..linalg import inner
-
         W = self._small_map(inner(self.Q, X))
         return da.from_zarr(self.Q).astype(np.float64) @ W
 
@@ -192,8 +188,6 @@ class SSVDResult(_StoredResult):
 
     def apply(self, X) -> da.Array:
         """Lazy ``Â X`` for a ``D_R × b`` array ``X``."""
-        from ..linalg import inner
-
         return da.from_zarr(self.P).astype(np.float64) @ self._small_map(inner(self.Q, X))
 
     def __repr__(self) -> str:

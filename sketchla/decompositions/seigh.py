@@ -15,13 +15,15 @@ from __future__ import annotations
 import logging
 import time
 
+from ..backend import on_device
+from ..blocking import BlockPlan
+from ..executor import run_schedulers
 from ..linalg import inner
-from ..measure import measure
+from ..measurement import measure
 from ..operators import aslinearoperator
-from ..random import TestMatrix
+from ..random import TILE_ROWS, TestMatrix
 from ._core import seigh_core
-from ._run import (checksum_hint, on_device, orthonormalize, save_small, schedulers,
-                   sketch_rows, start_run, stream_rows, thin_blocking)
+from ._stages import checksum_hint, orthonormalize, save_small, sketch_plan, sketch_rows, start_run
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
@@ -43,16 +45,17 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
     store : path of a Zarr run store (created, or resumed if it holds a run
         with the same parameters; one with other parameters is refused), or
         ``None`` for a temporary store removed with the result.
-    client : Dask client / scheduler address / ``None`` (see :mod:`sketchla.cluster`).
+    client : Dask client / scheduler address / ``None`` (see :mod:`sketchla.executor`).
     dtype : ``"float32"`` (default, as the paper) or ``"float64"`` for the
         measurements and ``Q``; the core solve is always float64.
-    chunk : columns per measurement task (default: chosen by the measurement engine).
+    chunk : columns per measurement task (the ``chunk`` of the run's
+        :class:`~sketchla.blocking.BlockPlan`; default: from its byte budget).
     test_kind : kind of the test matrices Ω and Υ (:mod:`sketchla.random`):
         ``"gaussian"`` (default; the setting of the error bounds of Tropp et
-        al. 2019), or ``"signs"`` (±1 entries), about 10× cheaper to generate (:mod:`sketchla.random`) —
-        worth it where the operator is cheap, since Ω and Υ are generated again
-        for the thin products (``benchmarks/seigh_overhead.py``). ``"rademacher"``
-        is the older, slower ±1 generator, kept for stores made with it.
+        al. 2019), or ``"signs"`` (±1 entries), the cheapest to generate
+        (:mod:`sketchla.random`) — worth it where the operator is cheap, since Ω
+        and Υ are generated again for the thin products. ``"rademacher"`` is
+        the older, slower ±1 generator, kept for stores made with it.
     n_probes : if > 0, that many extra Gaussian probe applications are made
         afterwards for an a-posteriori error estimate (``result.error``).
     gpu : run the QR and the thin products on CuPy blocks (Zarr chunks read
@@ -84,26 +87,25 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
         upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
 
         if run.get_stage("core", verify=verify) is None:
-            with schedulers(client, op, D * n_inner * dt.itemsize) as (c_measure, c_linalg):
+            plan = sketch_plan(run, "Y", BlockPlan(chunk=chunk), D, D, n_inner)
+            with run_schedulers(client, op, D * n_inner * dt.itemsize) as (c_measure, c_linalg):
                 t0 = time.perf_counter()
                 # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
-                Y = measure(op, omega, run, "Y", chunk=chunk, client=c_measure, progress=progress,
-                            verify=verify)
+                Y = measure(op, omega, run, "Y", plan=plan, client=c_measure, progress=progress, verify=verify)
                 timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
 
                 t0 = time.perf_counter()
                 # line 3: Q = qr(M_O), streamed into the store
-                rows = stream_rows(Y)
-                Q = orthonormalize(run, sketch_rows(Y, slice(0, n_outer)), "Q", client=c_linalg, verify=verify,
-                                   rows=rows, gpu=gpu)
+                Q = orthonormalize(run, sketch_rows(Y, plan.row_block, slice(0, n_outer)), "Q", plan,
+                                   client=c_linalg, verify=verify, gpu=gpu)
                 timings["qr"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
-                rc, br = thin_blocking(D, rows)
+                rc, br = plan.thin_blocking(D, TILE_ROWS)
                 # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
-                M_I, ups_Q = inner(on_device(upsilon.to_dask(row_chunk=rc), gpu), [Y, Q], client=c_linalg,
+                M_I, ups_Q = inner(on_device(upsilon.to_dask(row_block=rc), gpu), [Y, Q], client=c_linalg,
                                    block_rows=br, gpu=gpu)
-                omega_Q = inner(on_device(omega.to_dask(row_chunk=rc), gpu), Q, client=c_linalg,
+                omega_Q = inner(on_device(omega.to_dask(row_block=rc), gpu), Q, client=c_linalg,
                                 block_rows=br, gpu=gpu)
                 timings["thin_products"] = time.perf_counter() - t0
 

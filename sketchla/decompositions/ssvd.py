@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 import time
 
+from ..backend import on_device
+from ..blocking import BlockPlan
+from ..executor import run_schedulers
 from ..linalg import inner
-from ..measure import measure
+from ..measurement import measure
 from ..operators import aslinearoperator
-from ..random import TestMatrix
+from ..random import TILE_ROWS, TestMatrix
 from ._core import ssvd_core
-from ._run import (checksum_hint, on_device, orthonormalize, save_small, schedulers,
-                   sketch_rows, start_run, stream_rows, thin_blocking)
+from ._stages import checksum_hint, orthonormalize, save_small, sketch_plan, sketch_rows, start_run
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
     t_start = time.perf_counter()
     op = aslinearoperator(op)
     D_L, D_R = op.shape
-    if not getattr(op, "has_adjoint", True):
+    if not op.has_adjoint:
         raise ValueError("ssvd needs the adjoint of op (rmatmat); pass rmatmat= to sketchla.aslinearoperator")
     run, n_outer, n_inner, seed, dt = start_run("ssvd", (D_L, D_R), n_outer, n_inner, min(D_L, D_R), seed, dtype,
                                                 test_kind, verify, store, gpu)
@@ -54,30 +56,32 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
         ups_inner = TestMatrix((D_L, n_inner), seed=seed, name="upsilon_inner", kind=test_kind, dtype=dt)
 
         if run.get_stage("core", verify=verify) is None:
-            with schedulers(client, op, (D_L * (n_outer + n_inner) + D_R * n_outer) * dt.itemsize) as (c_measure, c_linalg):
+            plan = BlockPlan(chunk=chunk)
+            plan_L = sketch_plan(run, "Y", plan, D_R, D_L, n_outer + n_inner)  # A Ω: D_L rows
+            plan_R = sketch_plan(run, "Y_left", plan, D_L, D_R, n_outer)  # Aᵀ Υ_O: D_R rows
+            with run_schedulers(client, op, (D_L * (n_outer + n_inner) + D_R * n_outer) * dt.itemsize) as (c_measure, c_linalg):
                 t0 = time.perf_counter()
                 # Alg. 1 lines 1-3: (M_LO*)ᵀ = Aᵀ Υ_O and A [Ω_O, Ω_I]
-                Y_left = measure(op, ups_outer, run, "Y_left", adjoint=True, chunk=chunk, client=c_measure,
+                Y_left = measure(op.H, ups_outer, run, "Y_left", plan=plan_R, client=c_measure,
                                  progress=progress, verify=verify)
-                Y = measure(op, omega, run, "Y", chunk=chunk, client=c_measure, progress=progress,
+                Y = measure(op, omega, run, "Y", plan=plan_L, client=c_measure, progress=progress,
                             verify=verify)
                 timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
 
                 t0 = time.perf_counter()
-                rows_L, rows_R = stream_rows(Y), stream_rows(Y_left)
-                Q = orthonormalize(run, sketch_rows(Y_left), "Q", client=c_linalg, verify=verify,
-                                   rows=rows_R, gpu=gpu)  # line 4
-                P = orthonormalize(run, sketch_rows(Y, slice(0, n_outer)), "P", client=c_linalg,
-                                   verify=verify, rows=rows_L, gpu=gpu)  # line 5
+                Q = orthonormalize(run, sketch_rows(Y_left, plan_R.row_block), "Q", plan_R, client=c_linalg,
+                                   verify=verify, gpu=gpu)  # line 4
+                P = orthonormalize(run, sketch_rows(Y, plan_L.row_block, slice(0, n_outer)), "P", plan_L,
+                                   client=c_linalg, verify=verify, gpu=gpu)  # line 5
                 timings["qr"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
                 # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
-                (rc_L, br_L), (rc_R, br_R) = thin_blocking(D_L, rows_L), thin_blocking(D_R, rows_R)
-                M_I, ups_P = inner(on_device(ups_inner.to_dask(row_chunk=rc_L), gpu),
-                                   [on_device(sketch_rows(Y, slice(n_outer, n_outer + n_inner)), gpu), P],
+                (rc_L, br_L), (rc_R, br_R) = plan_L.thin_blocking(D_L, TILE_ROWS), plan_R.thin_blocking(D_R, TILE_ROWS)
+                M_I, ups_P = inner(on_device(ups_inner.to_dask(row_block=rc_L), gpu),
+                                   [on_device(sketch_rows(Y, plan_L.row_block, slice(n_outer, n_outer + n_inner)), gpu), P],
                                    client=c_linalg, block_rows=br_L, gpu=gpu)
-                omega_I = on_device(omega.to_dask(row_chunk=rc_R)[:, n_outer:], gpu)
+                omega_I = on_device(omega.to_dask(row_block=rc_R)[:, n_outer:], gpu)
                 omega_Q = inner(omega_I, Q, client=c_linalg, block_rows=br_R, gpu=gpu)
                 timings["thin_products"] = time.perf_counter() - t0
 

@@ -5,9 +5,10 @@
 * :func:`inner` — ``Aᵀ B`` (or ``Aᵀ [B1, B2, ...]`` in one pass), small and in memory.
 * :func:`matmul` — ``Q @ U`` for tall Q and a small in-memory U, streamed to Zarr.
 
-All stream row blocks of ``block_rows`` rows (default from a 64 MB budget),
-so a worker never holds more than O(block_rows·n + n²) numbers, and run on the
-active Dask scheduler (or the ``client`` given).
+All stream row blocks of ``block_rows`` rows (the ``row_block`` of a
+:class:`~sketchla.blocking.BlockPlan`; default from its byte budget), so a
+worker never holds more than O(block_rows·n + n²) numbers, and run on the
+active Dask scheduler or the ``client`` given (:func:`sketchla.executor.compute`).
 """
 from .lstsq import lstsq
 from .products import inner, matmul

@@ -9,66 +9,44 @@ the numerics:
   blocks are read *inside* the consuming task (a :class:`_ZarrSlice`), so the
   scheduler never reads ahead and holds more blocks than it computes on —
   that is what keeps the peak memory at O(block_rows · n) per worker.
-* :func:`default_block_rows` picks the row-block height from a byte budget.
+* :func:`plan_rows` picks the row-block height (``block_rows``, the
+  :class:`~sketchla.blocking.BlockPlan`'s ``row_block``) from the plan.
 * :func:`check_finite_block` raises a ``ValueError`` naming the row block that
   holds NaN/Inf.
 * :func:`prepare_out` validates or creates a Zarr output *before* any work is
   done (unwritable, wrongly shaped, non-float or narrower-dtype outputs are
   refused); :func:`check_out_store` refuses an in-memory store that the
   tasks of a distributed client would only see as pickled copies.
-* :func:`compute` runs Dask objects on the given client, or else on whatever
-  scheduler is active (the threaded one by default, a distributed ``Client``
-  when one is the default), with BLAS limited to one thread per task while
-  several tasks share this process's cores.
+
+Which scheduler runs the graphs is decided by :func:`sketchla.executor.compute`;
+their keys are deterministic (:func:`sketchla.graph_keys.key_prefix`).
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
-import uuid
-from contextlib import nullcontext
 
-import dask
 import dask.array as da
-import dask.local
-import dask.threaded
 import numpy as np
 import zarr
 
 from ..backend import asnumpy, check_float_dtype, get_array_module, is_cupy_array
+from ..blocking import BlockPlan, check_count
+from ..executor import active_client
+from ..graph_keys import token
 from ..store import write_every_chunk
 from ._kernels import reorder
 
 logger = logging.getLogger(__name__)
 
-#: Default byte budget for one row block of the input (per block, per worker).
-DEFAULT_BLOCK_BYTES = 64 * 2**20
-
 
 # --------------------------------------------------------------------------- sizes
-def default_block_rows(n_cols: int, itemsize: int, *, n_rows: int | None = None,
-                       budget_bytes: int = DEFAULT_BLOCK_BYTES, align: int | None = None) -> int:
-    """Row-block height for a D×n array: ``budget_bytes / (n · itemsize)`` rows.
-
-    At least ``n_cols`` rows (so a block's R factor is square), rounded down to
-    a multiple of ``align`` (a Zarr chunk height) when ``align`` is smaller,
-    and at most ``n_rows``.
-    """
-    rows = max(int(budget_bytes) // max(int(n_cols) * int(itemsize), 1), int(n_cols), 1)
-    if align and align < rows:
-        rows = (rows // align) * align
-    if n_rows is not None:
-        rows = min(rows, max(int(n_rows), 1))
-    return int(rows)
-
-
-def check_block_rows(block_rows, name: str = "block_rows") -> int:
-    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int or None, got {block_rows!r}")
-    if block_rows < 1:
-        raise ValueError(f"{name} must be >= 1, got {block_rows}")
-    return int(block_rows)
+def plan_rows(block_rows, n_cols: int, itemsize: int, *, n_rows: int, align: int | None = None) -> int:
+    """Row-block height of a streamed pass over ``n_cols`` columns: ``block_rows``
+    if given (checked), else :meth:`BlockPlan.stream_rows` of the default plan."""
+    plan = BlockPlan(row_block=None if block_rows is None else check_count(block_rows, "block_rows", "rows per block"))
+    return plan.stream_rows(n_cols, itemsize, n_rows=n_rows, align=align)
 
 
 def row_bounds(n_rows: int, block_rows: int) -> list[tuple[int, int]]:
@@ -102,11 +80,8 @@ def plan_output(src, out, out_shape, width: int, dtype, block_rows, client):
     """
     out_dtype = check_float_dtype(dtype if dtype is not None else src.dtype, "dtype")
     D = out_shape[0]
-    if block_rows is None:
-        block_rows = default_block_rows(width, max(src.dtype.itemsize, out_dtype.itemsize),
-                                        n_rows=D, align=src.row_chunk)
-    else:
-        block_rows = check_block_rows(block_rows)
+    block_rows = plan_rows(block_rows, width, max(src.dtype.itemsize, out_dtype.itemsize),
+                           n_rows=D, align=src.row_block)
     out = prepare_out(out, out_shape, out_dtype, block_rows, strict_dtype=dtype is not None)
     check_out_store(out, client)
     block_rows = align_block_rows(block_rows, out)
@@ -208,7 +183,8 @@ class _Source:
         return (self.n_rows, self.n_cols)
 
     @property
-    def row_chunk(self) -> int | None:
+    def row_block(self) -> int | None:
+        """Rows per Zarr chunk (or shard) of a Zarr input, else ``None``."""
         if self.kind == "zarr":
             return (self.array.shards or self.array.chunks)[0]
         return None
@@ -228,23 +204,19 @@ class _Source:
             return [_ZarrSlice(self.array, s, e, self.gpu, self.vector) for s, e in bounds]
         if self.kind == "memory":
             return [self.array[s:e] for s, e in bounds]
-        return list(self.banded(bounds).to_delayed().ravel())
+        return list(self._banded(bounds).to_delayed().ravel())
 
-    def banded(self, bounds) -> da.Array:
-        """The input as a 2-D Dask array with row chunks ``bounds`` and one column chunk."""
-        x = self.array
-        if self.kind == "zarr":
-            x = da.from_array(x, chunks=(tuple(e - s for s, e in bounds),) + x.shape[1:],
-                              asarray=False, inline_array=True)
-        elif self.kind == "memory":
-            x = da.from_array(x, chunks=(tuple(e - s for s, e in bounds),) + x.shape[1:],
-                              asarray=False)
-        if self.vector:
-            x = x[:, None]
+    def _banded(self, bounds) -> da.Array:
+        """The Dask input as a 2-D Dask array with row chunks ``bounds`` and one column chunk."""
+        x = self.array[:, None] if self.vector else self.array
         rows = tuple(e - s for s, e in bounds)
         if x.chunks != (rows, (self.n_cols,)):
             x = x.rechunk((rows, (self.n_cols,)))
         return x
+
+    def __dask_tokenize__(self):
+        """What the blocks hold (see :mod:`sketchla.graph_keys`) and how they are read."""
+        return ("sketchla.linalg.source", self.kind, token(self.array), self.vector, self.gpu)
 
 
 def check_same_rows(a: _Source, b: _Source):
@@ -267,14 +239,14 @@ def check_finite_block(block, name: str, index: int, start: int, stop: int):
 
 
 # --------------------------------------------------------------------------- outputs
-def prepare_out(out, shape, dtype, chunk_rows: int, name: str = "out", *,
+def prepare_out(out, shape, dtype, row_block: int, name: str = "out", *,
                 strict_dtype: bool = False):
     """Validate ``out`` (a writable ``zarr.Array`` of ``shape``) or create it at a path.
 
     ``out`` may be ``None`` (returned as is), a ``zarr.Array`` opened writable
     with exactly ``shape`` and a float32/float64 dtype, or a path string /
     ``os.PathLike``: a new array is created there with chunks
-    ``(chunk_rows, n)`` and no compressor (noise does not compress); an
+    ``(row_block, n)`` and no compressor (noise does not compress); an
     existing Zarr array at the path is reused only if its shape matches.
     An existing array's dtype must be float and not narrower than ``dtype``
     (exactly ``dtype`` when ``strict_dtype``, i.e. the caller asked for one).
@@ -296,7 +268,7 @@ def prepare_out(out, shape, dtype, chunk_rows: int, name: str = "out", *,
                     "give a new path or a zarr.Array"
                 ) from exc
         else:
-            chunks = (max(1, min(chunk_rows, shape[0])),) + shape[1:]
+            chunks = (max(1, min(row_block, shape[0])),) + shape[1:]
             try:
                 arr = write_every_chunk(zarr.create_array(store=path, shape=shape, chunks=chunks, dtype=dtype,
                                                           compressors=None, fill_value=0.0))
@@ -337,47 +309,6 @@ def write_block(out, start: int, stop: int, block, gpu: bool = False):
     out[start:stop] = block
 
 
-# --------------------------------------------------------------------------- running
-def new_prefix(name: str) -> str:
-    return f"sketchla-{name}-{uuid.uuid4().hex[:12]}"
-
-
-def _active_client(client):
-    """``client``, or the default ``distributed.Client`` if Dask would use one, else None."""
-    if client is not None:
-        return client
-    scheduler = dask.base.get_scheduler()
-    owner = getattr(scheduler, "__self__", None)
-    if owner is not None and type(owner).__name__ == "Client":
-        return owner
-    return None
-
-
-def _worker_threads(client) -> tuple[int, bool]:
-    """``(threads, in_process)`` of the scheduler that will run the tasks."""
-    c = _active_client(client)
-    if c is None:
-        scheduler = dask.base.get_scheduler()
-        if scheduler is dask.local.get_sync:
-            return 1, True
-        n = dask.config.get("num_workers", None) or getattr(dask.threaded, "CPU_COUNT", None)
-        return int(n or os.cpu_count() or 1), True
-    workers = c.scheduler_info(n_workers=-1).get("workers", {}) if _accepts_n_workers(c) \
-        else c.scheduler_info().get("workers", {})
-    threads = sum(int(w.get("nthreads", 1)) for w in workers.values()) or 1
-    in_process = bool(workers) and all(str(a).startswith("inproc://") for a in workers)
-    return threads, in_process
-
-
-def _accepts_n_workers(c) -> bool:
-    import inspect
-
-    try:
-        return "n_workers" in inspect.signature(c.scheduler_info).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return False
-
-
 def check_out_store(out, client, name: str = "out"):
     """Refuse an in-memory Zarr ``out`` when a distributed client will run the tasks.
 
@@ -387,43 +318,9 @@ def check_out_store(out, client, name: str = "out"):
     """
     if out is None or not isinstance(out.store, zarr.storage.MemoryStore):
         return
-    if _active_client(client) is not None:
+    if active_client(client) is not None:
         raise ValueError(
             f"{name} is a Zarr array in a MemoryStore, which the tasks of a distributed "
             "client receive as pickled copies (the writes would be lost); give a path or a "
             "Zarr array in a store the workers share (a directory, object storage)"
         )
-
-
-def _blas_limit(client):
-    """Context limiting BLAS threads while Dask runs several tasks in this process.
-
-    Each task calls LAPACK/BLAS on its own block; with as many Dask threads as
-    cores, multi-threaded BLAS inside each would oversubscribe the cores (and
-    OpenBLAS degrades badly under oversubscription). Worker processes of a
-    distributed cluster already run with one BLAS thread (Dask's
-    ``distributed.nanny.pre-spawn-environ``); nothing is changed for them.
-    Needs ``threadpoolctl`` (optional); the limit is process-wide while the
-    computation runs.
-    """
-    try:
-        threads, in_process = _worker_threads(client)
-    except Exception:  # pragma: no cover - e.g. a client that is shutting down
-        return nullcontext()
-    if not in_process or threads <= 1:
-        return nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return nullcontext()
-    per_task = max(1, (os.cpu_count() or 1) // threads)
-    return threadpool_limits(limits=per_task, user_api="blas")
-
-
-def compute(*objs, client=None):
-    """``dask.compute`` on ``client`` if given, else on the active scheduler
-    (with BLAS threads limited while several tasks share this process's cores)."""
-    with _blas_limit(client):
-        if client is not None:
-            return dask.compute(*objs, scheduler=client.get)
-        return dask.compute(*objs)

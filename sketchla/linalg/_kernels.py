@@ -3,7 +3,7 @@
 All are Householder QRs (LAPACK ``geqrf``/``orgqr`` through SciPy on NumPy
 blocks, ``cupy.linalg.qr`` on CuPy blocks), so they stay orthonormal for
 rank-deficient and badly conditioned inputs. Leaf kernels run in the block's
-own dtype (float32 stays float32: LAPACK ``sgeqrf`` is about twice as fast as
+own dtype (float32 stays float32: LAPACK ``sgeqrf`` moves half the bytes of
 double precision); tree-node kernels run in float64 (they are small: a stack
 of at most ``fanin`` n×n triangles).
 
@@ -24,7 +24,7 @@ from ..backend import asnumpy, get_array_module
 
 #: LAPACK workspace: room for this many columns of block reflectors (SciPy's
 #: default ``lwork = 3 n`` forces 3-column blocks, nearly the BLAS-2
-#: algorithm: about 3× slower on tall blocks).
+#: algorithm, much slower on tall blocks).
 _NB = 64
 
 
@@ -41,7 +41,7 @@ def reorder(x, order: str):
 
     Copies slab by slab of ``_SLAB_ROWS`` rows: a tall C↔F transposition in
     one ``np.asfortranarray`` call strides through the whole array per
-    column and runs about 3× slower.
+    column, with far worse cache use.
     """
     out = np.empty(x.shape, dtype=x.dtype, order=order)
     for i in range(0, x.shape[0], _SLAB_ROWS):

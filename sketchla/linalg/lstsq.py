@@ -27,10 +27,9 @@ import numpy as np
 import scipy.linalg
 
 from ..backend import asnumpy, get_array_module
-from ._blocks import (
-    _Source, check_block_rows, check_finite_block, check_same_rows, compute,
-    default_block_rows, materialize, new_prefix, row_bounds,
-)
+from ..executor import compute
+from ..graph_keys import key_prefix
+from ._blocks import _Source, check_finite_block, check_same_rows, materialize, plan_rows, row_bounds
 from ._kernels import local_r
 from ._tree import build_tree, tree_fanin
 
@@ -83,22 +82,19 @@ def lstsq(A, B, *, block_rows=None, rcond=None, client=None, fanin=None, check_f
     k = b.n_cols
     width = n + k
     dtype = np.result_type(a.dtype, b.dtype)
-    if block_rows is None:
-        block_rows = default_block_rows(width, dtype.itemsize, n_rows=D, align=a.row_chunk)
-    else:
-        block_rows = check_block_rows(block_rows)
+    block_rows = plan_rows(block_rows, width, dtype.itemsize, n_rows=D, align=a.row_block)
     if rcond is None:
         rcond = float(np.finfo(dtype).eps) * n
     bounds = row_bounds(D, block_rows)
-    prefix = new_prefix("lstsq")
+    fan = tree_fanin(width, block_rows, fanin)
+    prefix = key_prefix("lstsq", a, b, bounds, fan, check_finite)
     leaves = [
         dask.delayed(_leaf_aug_r, pure=True)(ra, rb, i, s, e, dtype, check_finite,
                                              dask_key_name=f"{prefix}-leaf-{i}")
         for i, (ra, rb, (s, e)) in enumerate(zip(a.blocks(bounds), b.blocks(bounds), bounds))
     ]
     heights = [min(e - s, width) for s, e in bounds]
-    root_r, _ = build_tree(leaves, heights, width, tree_fanin(width, block_rows, fanin), prefix,
-                           want_q=False)
+    root_r, _ = build_tree(leaves, heights, width, fan, prefix, want_q=False)
     (r_aug,) = compute(root_r, client=client)
     xp = get_array_module(r_aug)
     r_aug = asnumpy(r_aug)

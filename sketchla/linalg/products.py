@@ -15,9 +15,11 @@ import dask.array as da
 import numpy as np
 
 from ..backend import asnumpy, check_float_dtype, get_array_module, is_cupy_array
+from ..executor import compute
+from ..graph_keys import ZarrOutput, key_prefix
 from ._blocks import (
-    _Source, check_block_rows, check_finite_block, check_same_rows, compute, default_block_rows,
-    materialize, new_prefix, plan_output, row_bounds, write_block,
+    _Source, check_finite_block, check_same_rows, materialize, plan_output, plan_rows, row_bounds,
+    write_block,
 )
 from ._kernels import like
 
@@ -88,12 +90,9 @@ def inner(A, B, *, block_rows=None, client=None, check_finite=True, gpu=False,
            else check_float_dtype(compute_dtype, "compute_dtype"))
     D = a.n_rows
     width = a.n_cols + sum(b.n_cols for b in bs)
-    if block_rows is None:
-        block_rows = default_block_rows(width, cdt.itemsize, n_rows=D, align=a.row_chunk)
-    else:
-        block_rows = check_block_rows(block_rows)
+    block_rows = plan_rows(block_rows, width, cdt.itemsize, n_rows=D, align=a.row_block)
     bounds = row_bounds(D, block_rows)
-    prefix = new_prefix("inner")
+    prefix = key_prefix("inner", a, bs, bounds, cdt.name, check_finite)
     b_refs = [b.blocks(bounds) for b in bs]
     level = [
         dask.delayed(_inner_partial, pure=True)(
@@ -163,7 +162,8 @@ def matmul(Q, U, out=None, *, block_rows=None, client=None, check_finite=True, g
         raise ValueError("U contains NaN or Inf")
     m = U.shape[1]
     out, block_rows, bounds, out_dtype = plan_output(q, out, (D, m), n + m, dtype, block_rows, client)
-    prefix = new_prefix("matmul")
+    prefix = key_prefix("matmul", q, U, None if out is None else ZarrOutput(out), bounds, out_dtype.name,
+                        check_finite)
     refs = q.blocks(bounds)
     if out is None:
         meta = q.xp().empty((0, 0), dtype=out_dtype)

@@ -3,7 +3,7 @@ store snapshots, subprocess runs of ``sketchla.seigh``.
 
 The operator is a float64 sparse matrix: its columns are computed independently
 of the batch size, so measurements are bitwise reproducible whatever the
-chunking (see ``sketchla.measure``). Each operator application is logged as a
+chunking (see ``sketchla.measurement``). Each operator application is logged as a
 file whose content is ``X[0, 0]``; since every column of the seeded test matrix
 has a distinct first entry, a log maps back to the chunks that were computed.
 """
@@ -23,8 +23,8 @@ import scipy.sparse as sp
 from sketchla.random import TestMatrix
 from sketchla.store import RunStore
 
+import _operators as mops
 from _cluster import local_client  # noqa: F401  (tests/ is on sys.path: pytest rootdir conftest)
-from measure import _measure_ops as mops
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(TESTS)
@@ -44,7 +44,7 @@ A = sym_matrix()
 
 
 def counting_op(log_dir, **kw):
-    """``tests.measure._measure_ops.CountingOp`` on :data:`A` (picklable, logs its calls)."""
+    """``tests/_operators.CountingOp`` on :data:`A` (picklable, logs its calls)."""
     os.makedirs(log_dir, exist_ok=True)
     return mops.CountingOp(A, str(log_dir), **kw)
 

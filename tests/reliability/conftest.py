@@ -5,11 +5,10 @@ import pytest
 
 import sketchla as sk
 
-from measure import _measure_ops
 from . import _helpers as h
 
 # workers import sketchla (installed) but not the tests: ship the helpers by value
-cloudpickle.register_pickle_by_value(_measure_ops)
+# (tests/_operators is registered by tests/conftest.py)
 cloudpickle.register_pickle_by_value(h)
 
 

@@ -6,7 +6,7 @@ import zarr
 
 import sketchla as sk
 from sketchla import grassmann as gm
-from sketchla.measure import NonFiniteMeasurementError
+from sketchla.measurement import NonFiniteMeasurementError
 from sketchla.random import TestMatrix
 from sketchla.store import RunStore, StoreMismatchError
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sketchla as sk
-from sketchla.measure import measure
+from sketchla.measurement import measure
 from sketchla.random import TestMatrix
 from sketchla.store import RunStore
 
@@ -27,6 +27,7 @@ def one_worker():
     yield from h.local_client(1)
 
 
+@pytest.mark.slow
 def test_measurements_bitwise_across_chunks_workers_and_retries(tmp_path, cluster, one_worker):
     base = _measure(tmp_path, "base", chunk=1, client="sync")
     np.testing.assert_allclose(base, h.A @ h.omega().toarray(), rtol=1e-13, atol=1e-13)
@@ -61,6 +62,7 @@ def test_float32_measurements_are_the_rounded_float64_test_matrix(tmp_path):
     assert a.dtype == np.float32 and np.array_equal(a[:], b[:])
 
 
+@pytest.mark.slow
 def test_seigh_same_seed_same_result(tmp_path, cluster, reference):
     lam_ref, path = reference
     V_ref = sk.open_result(path, mode="r").eigenvectors.compute()

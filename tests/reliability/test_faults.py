@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import sketchla as sk
-from sketchla.measure import measure
+from sketchla.measurement import measure
 from sketchla.random import TestMatrix
 from sketchla.store import RunStore, StoreCorruptError, StoreLockedError, StoreMismatchError
 
@@ -39,6 +39,7 @@ def _alive(pid):
 
 
 # --------------------------------------------------------------------------- killed worker / killed run
+@pytest.mark.slow
 def test_worker_process_killed_mid_measurement(tmp_path, cluster, reference):
     """SIGKILL a worker process while it measures; the run completes with the undisturbed result."""
     store = tmp_path / "run"
@@ -69,6 +70,7 @@ def test_worker_process_killed_mid_measurement(tmp_path, cluster, reference):
     assert victim not in cluster.run(os.getpid).values()  # ... as a new process
 
 
+@pytest.mark.slow
 def test_run_sigkilled_at_half_resumes_only_missing_chunks(tmp_path, reference, caplog):
     """SIGKILL the whole run (a seigh subprocess) at ~50 % of the chunks; resume; same eigenvalues."""
     store = tmp_path / "run"
@@ -158,7 +160,7 @@ def test_damaged_measurement_chunk_is_recomputed(tmp_path, interrupted, referenc
     else:
         _damage(h.chunk_file(store, "Y", 0, victim), how)
     assert f"Y/{victim}" in RunStore.open(store, mode="r").verify("full")
-    with caplog.at_level(logging.WARNING, logger="sketchla.measure"):
+    with caplog.at_level(logging.WARNING, logger="sketchla.measurement"):
         res = _seigh(store, tmp_path / "log", verify=verify)
     assert f"recorded chunk {victim} " in caplog.text and "fails verification" in caplog.text
     assert h.calls_to_columns(tmp_path / "log") == sorted([missing, victim])
@@ -232,7 +234,7 @@ def test_chunk_without_file_is_not_a_false_alarm(tmp_path, monkeypatch):
     """Stores written with Zarr's default (no file for a chunk equal to the fill
     value, as sketchla did before it wrote every chunk): the manifest records
     the missing file, and verification accepts it."""
-    import sketchla.measure as measure_mod
+    import sketchla.measurement as measure_mod
 
     monkeypatch.setattr(measure_mod, "write_every_chunk", lambda arr: arr)
     Z = _zero_rows_operator()
@@ -272,6 +274,7 @@ st.write_json_atomic = _write
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["data", "record"])
 def test_disk_full_gives_clear_error_and_records_nothing_unwritten(tmp_path, reference, where):
     store = tmp_path / "run"
@@ -328,6 +331,7 @@ def test_read_only_store_gives_clear_error_and_is_untouched(tmp_path, interrupte
 
 
 # --------------------------------------------------------------------------- two runs at once
+@pytest.mark.slow
 def test_second_run_on_a_store_in_use_is_refused(tmp_path, reference):
     store = tmp_path / "run"
     proc, result = h.start_seigh(tmp_path, store, tmp_path / "log1", sleep=0.1)
@@ -347,6 +351,7 @@ def test_second_run_on_a_store_in_use_is_refused(tmp_path, reference):
     assert np.array_equal(_seigh(store, tmp_path / "log3").eigenvalues, reference[0])  # free again
 
 
+@pytest.mark.slow
 def test_two_runs_started_at_the_same_moment(tmp_path, reference):
     """Two processes create and run the same new store at once: one runs, the other is refused."""
     store, barrier = tmp_path / "run", str(tmp_path / "barrier")
@@ -365,6 +370,7 @@ def test_two_runs_started_at_the_same_moment(tmp_path, reference):
     assert calls == list(range(N))  # the refused run applied the operator to nothing
 
 
+@pytest.mark.slow
 def test_stale_and_foreign_locks(tmp_path, caplog):
     """A lock whose owner died is taken over; one from another host is refused until broken."""
     import json
@@ -412,7 +418,7 @@ def test_stale_and_foreign_locks(tmp_path, caplog):
 
 
 def test_storage_error_note_is_specific():
-    from sketchla.measure import _storage_note
+    from sketchla.measurement import _storage_note
 
     assert "could not be written" in _storage_note(OSError(errno.EROFS, "Read-only file system"), "/s")
     assert _storage_note(ValueError("x"), "/s") is None
@@ -420,7 +426,7 @@ def test_storage_error_note_is_specific():
 
 def test_ssvd_resumes_after_failure_and_damage(tmp_path):
     """The same guarantees for SSVD (two measurements, adjoint included)."""
-    from measure import _measure_ops as mops
+    import _operators as mops
 
     R = mops.sparse_matrix(300, 200, seed=4)
     kw = dict(seed=5, store=None, client="sync", dtype="float64", chunk=1, progress=False)

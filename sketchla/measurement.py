@@ -1,0 +1,268 @@
+"""Measure a linear operator against a test matrix: a Dask graph of column chunks into Zarr.
+
+``measure(op, Omega, store, "Y")`` computes ``Y = A @ Omega`` (``D_L x n``;
+paper Alg. 1 line 2, Alg. 2 lines 1-2) — or, given the adjoint operator
+``op.H``, ``A^* @ Upsilon`` (``D_R x n``; Alg. 1 line 1 as ``(Upsilon^* A)^*``)
+— as one Dask task per column chunk ``[j0, j1)`` (``chunk`` columns of the
+:class:`~sketchla.blocking.BlockPlan`). Each task
+
+1. gets the operator on its worker (the operator is one key of the graph, so
+   it is shipped once per worker, not once per task; ``setup()`` runs once per
+   worker process; recipe operators are built once per process),
+2. generates ``Omega[:, j0:j1]`` itself from the :class:`~sketchla.random.TestMatrix`
+   spec (nothing large is shipped),
+3. applies the operator, checks the output shape and finiteness (NaN/Inf ->
+   :class:`NonFiniteMeasurementError` naming the chunk and its columns),
+4. writes the block into its region of the Zarr array ``store[name]``, whose
+   chunks are the plan's ``(row_block, chunk)``, so every task writes whole
+   Zarr chunks (no two tasks share one),
+5. and only then writes the chunk's completion record, holding the manifest
+   (size and CRC-32) of the chunk files it wrote.
+
+Re-running on the same store computes only the chunks without a record, so an
+interrupted run resumes where it stopped; a store holding ``name`` made from
+another test matrix or operator shape is refused. Before skipping a recorded
+chunk its files are checked against the manifest (``verify="size"``: a stat
+per file; ``"full"``: also the CRC-32): a missing, truncated or changed chunk
+is logged and recomputed, never silently used. The driver holds the store's
+writer lock (:meth:`~sketchla.store.RunStore.lock`) for the whole call, so a
+second run on the same store is refused while this one is alive. Since every
+block of the test matrix is a pure function of (seed, name, position), the result does not
+depend on chunk size, worker count or retries — bitwise, as long as the
+operator's own arithmetic on a column does not depend on the batch size (true
+for sparse and column-wise operators; BLAS GEMM may differ in the last bits
+between batch sizes).
+
+The task keys are deterministic (:mod:`sketchla.graph_keys`): the same
+measurement of the same operator into the same store gets the same keys.
+Which scheduler runs the tasks is decided by :mod:`sketchla.executor`.
+
+Memory per task: ``O((D_L + D_R) * chunk)`` plus the operator's own needs.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import time
+import warnings
+
+import numpy as np
+
+from .backend import asnumpy, check_float_dtype
+from .blocking import BlockPlan
+from .executor import client_context, is_small, run_graph
+from .graph_keys import key_prefix
+from .operators import AdjointOperator, aslinearoperator
+from .random import TestMatrix
+from .store import RunStore, check_verify, chunk_manifest, write_done_record, write_every_chunk
+
+__all__ = ["measure", "NonFiniteMeasurementError"]
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteMeasurementError(FloatingPointError, ValueError):
+    """The operator returned NaN or Inf for a chunk of columns."""
+
+
+def _xp_from_name(xp_name):
+    if xp_name in (None, "numpy"):
+        return np
+    if xp_name == "cupy":
+        import cupy  # optional GPU dependency
+
+        return cupy
+    raise ValueError(f"xp={xp_name!r} must be 'numpy' or 'cupy'")
+
+
+def _record(store_path: str, name: str, key, arr, j: int) -> None:
+    """Completion record of chunk ``j``: the manifest of its Zarr chunk files
+    (every row block of column chunk ``j``)."""
+    n_row_chunks = arr.cdata_shape[0]
+    files = chunk_manifest(store_path, name, arr, [(r, j) for r in range(n_row_chunks)])
+    write_done_record(store_path, name, key, files)
+
+
+def _storage_note(exc, store_path):
+    """A hint for the errors a full or unwritable store gives."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                                                   errno.EPERM):
+        return (f"sketchla.measure: the run store {store_path!r} could not be written ({exc.strerror or exc}); "
+                "this chunk was not recorded as complete. Free space or fix permissions, then call again "
+                "with the same store: recorded chunks are kept, the rest is recomputed")
+    return None
+
+
+def _measure_chunk(op, test, store_path, name, j, j0, j1, check_finite, xp_name, dtype):
+    """One task: measure columns ``[j0, j1)`` and write them, then record chunk ``j``."""
+    import zarr
+
+    t0 = time.perf_counter()
+    try:
+        xp = _xp_from_name(xp_name)
+        if isinstance(test, TestMatrix):
+            X = test.block(slice(None), slice(j0, j1), xp=xp)
+        else:  # an in-memory block shipped with the task
+            X = xp.asarray(test)
+        Y = asnumpy(op.matmat(X)).astype(dtype, copy=False)
+        if check_finite and not np.isfinite(Y).all():
+            bad = int(Y.size - np.count_nonzero(np.isfinite(Y)))
+            raise NonFiniteMeasurementError(
+                f"operator returned {bad} non-finite value(s) (NaN/Inf) in chunk {j} "
+                f"(columns {j0}:{j1}) of measurement {name!r}"
+            )
+        arr = write_every_chunk(zarr.open_array(store_path, path=name, mode="r+", zarr_format=3))
+        arr[:, j0:j1] = Y
+        _record(store_path, name, j, arr, j)  # only after the data write returned
+    except Exception as exc:  # attach which chunk failed, keep the exception type
+        if hasattr(exc, "add_note") and not isinstance(exc, NonFiniteMeasurementError):
+            exc.add_note(f"sketchla.measure: while measuring chunk {j} (columns {j0}:{j1}) of {name!r}")
+            note = _storage_note(exc, store_path)
+            if note:
+                exc.add_note(note)
+        raise
+    return j, time.perf_counter() - t0
+
+
+def _identity(x):
+    return x
+
+
+def _test_spec(test):
+    if isinstance(test, TestMatrix):
+        return test.spec()
+    from dask.base import tokenize
+
+    return {"in_memory_array": tokenize(test), "shape": list(test.shape), "dtype": test.dtype.name}
+
+
+def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, client=None,
+            progress=True, check_finite=True, xp=None, verify="size", adjoint=False):
+    """Measure ``op @ test`` into ``store[name]`` (``op.H @ test`` for an adjoint ``op.H``).
+
+    Parameters
+    ----------
+    op : anything :func:`~sketchla.operators.aslinearoperator` accepts, of
+        shape ``(D_out, D_in)``; ``A.H`` (:class:`~sketchla.operators.AdjointOperator`)
+        measures ``A^* @ test`` and is recorded as the adjoint of ``A``.
+    test : :class:`~sketchla.random.TestMatrix` of shape ``(D_in, n)``, or a
+        small in-memory NumPy array of that shape (its column blocks are
+        shipped with the tasks).
+    store : :class:`~sketchla.store.RunStore`.
+    name : array name in the store (no ``/``, not starting with ``_``).
+    chunk : columns per task (the plan's ``chunk``; default: from the byte
+        budget, at most 64; an existing array's chunking is reused).
+    row_block : rows per Zarr chunk (the plan's ``row_block``; default
+        ``min(D_out, 2**15)``).
+    plan : a :class:`~sketchla.blocking.BlockPlan` (``chunk=``/``row_block=``
+        given here take precedence over its fields).
+    client : how the tasks are scheduled (:mod:`sketchla.executor`): a
+        ``distributed.Client``, an address ``"tcp://..."``,
+        ``False``/``"threads"``/``"sync"`` for an in-process scheduler,
+        ``None`` for the default client if one exists, else threads for small
+        in-memory operators, else an embedded ``LocalCluster`` (closed on return).
+    progress : show Dask's progress bar (threads) or a tqdm bar (distributed;
+        falls back to log lines), and log the dashboard link.
+    check_finite : raise :class:`NonFiniteMeasurementError` naming the chunk
+        on NaN/Inf.
+    xp : ``"numpy"`` (default) or ``"cupy"``: the array module of the test
+        blocks handed to the operator (results are written from the host).
+    verify : how recorded chunks are checked before being skipped: ``"size"``
+        (default; a ``stat`` per chunk file: missing, truncated or extended
+        files), ``"full"`` (also re-read and CRC-32 every file: any changed
+        byte), or ``False``. Failing chunks are logged and recomputed.
+    adjoint : deprecated; ``measure(op, ..., adjoint=True)`` is ``measure(op.H, ...)``.
+
+    Returns
+    -------
+    zarr.Array of shape ``(D_out, n)`` and the test matrix's dtype.
+    """
+    op = aslinearoperator(op)
+    if adjoint:
+        warnings.warn("measure(op, ..., adjoint=True) is deprecated; pass the adjoint operator op.H",
+                      DeprecationWarning, stacklevel=2)
+        if not op.has_adjoint:
+            raise ValueError(f"adjoint=True but the operator {op!r} has no adjoint (rmatmat)")
+        op = op.H
+    if not isinstance(store, RunStore):
+        raise TypeError(f"store must be a sketchla RunStore (RunStore.open(path, params)), got {type(store).__name__}")
+    if store.mode == "r":
+        raise PermissionError(f"store {store.path!r} was opened read-only; cannot measure into it")
+    if isinstance(test, TestMatrix):
+        dtype = test.dtype
+    elif isinstance(test, np.ndarray):
+        if test.ndim != 2:
+            raise ValueError(f"test must be 2-D (D, n), got shape {test.shape}")
+        dtype = check_float_dtype(test.dtype, "test.dtype")
+    else:
+        raise TypeError(f"test must be a TestMatrix or a NumPy array, got {type(test).__name__}")
+    is_adjoint = isinstance(op, AdjointOperator)
+    D_out, D_in = op.shape
+    if test.shape[0] != D_in:
+        side = "D_L" if is_adjoint else "D_R"
+        raise ValueError(
+            f"test has {test.shape[0]} rows but the operator needs {D_in} "
+            f"({side} of shape {op.H.shape if is_adjoint else op.shape}, adjoint={is_adjoint})"
+        )
+    n = int(test.shape[1])
+    if n < 1:
+        raise ValueError(f"test has shape {test.shape}; need at least one column")
+    if xp not in (None, "numpy", "cupy"):
+        raise ValueError(f"xp={xp!r} must be 'numpy' or 'cupy'")
+    level = check_verify(verify)
+    if plan is None:
+        plan = BlockPlan()
+    elif not isinstance(plan, BlockPlan):
+        raise TypeError(f"plan must be a sketchla BlockPlan, got {type(plan).__name__}")
+    plan = BlockPlan(chunk=plan.chunk if chunk is None else chunk,
+                     row_block=plan.row_block if row_block is None else row_block,
+                     block_bytes=plan.block_bytes)
+    plan = plan.for_sketch(D_in, D_out, n, existing=store[name] if name in store else None)
+
+    base_shape = op.H.shape if is_adjoint else op.shape
+    attrs = {"sketchla_measure": {"test": _test_spec(test), "adjoint": is_adjoint,
+                                  "op_shape": [int(base_shape[0]), int(base_shape[1])]}}
+    chunks = (plan.row_block, plan.chunk)
+    if name in store:  # refuse a mismatching array before touching the store (no lock taken)
+        store.array(name, (D_out, n), chunks, dtype, attrs=attrs)
+    with store.lock():
+        return _measure_locked(op, test, store, name, plan.chunk, chunks, client, progress, check_finite,
+                               xp, level, dtype, n, attrs)
+
+
+def _measure_locked(op, test, store, name, chunk, chunks, client, progress, check_finite, xp, level,
+                    dtype, n, attrs):
+    D_out = op.shape[0]
+    arr = store.array(name, (D_out, n), chunks, dtype, attrs=attrs)
+    n_chunks = math.ceil(n / chunk)
+    done = {int(k) for k in store.done_keys(name) if k.isdigit() and int(k) < n_chunks}
+    for key, why in store.verify_done(name, {str(j) for j in done}, verify=level).items():
+        logger.warning("measure %r: recorded chunk %s in %s fails verification (%s); recomputing it",
+                       name, key, store.path, why)
+        store.forget_done(name, key)
+        done.discard(int(key))
+    todo = [j for j in range(n_chunks) if j not in done]
+    if not todo:
+        logger.info("measure %r: all %d chunks already done in %s", name, n_chunks, store.path)
+        return arr
+    logger.info("measure %r: %d of %d chunks to compute (%d columns each) into %s",
+                name, len(todo), n_chunks, chunk, store.path)
+
+    prefix = key_prefix(f"measure-{name}", op, test, store.path, chunks, check_finite, xp, dtype.name)
+    op_key = f"{prefix}-op"
+    dsk = {op_key: (_identity, op)}  # one key: the operator is shipped once per worker
+    keys = []
+    for j in todo:
+        j0, j1 = j * chunk, min(n, (j + 1) * chunk)
+        tblock = test if isinstance(test, TestMatrix) else np.ascontiguousarray(test[:, j0:j1])
+        key = f"{prefix}-{j}"
+        dsk[key] = (_measure_chunk, op_key, tblock, store.path, name, j, j0, j1,
+                    bool(check_finite), xp, dtype.name)
+        keys.append(key)
+
+    t0 = time.perf_counter()
+    with client_context(client, small=is_small(op, D_out * n * dtype.itemsize)) as c:
+        run_graph(dsk, keys, c, progress)
+    logger.info("measure %r: %d chunks in %.2f s", name, len(keys), time.perf_counter() - t0)
+    return arr
