@@ -10,7 +10,11 @@ paper Alg. 1 line 2, Alg. 2 lines 1-2) — or, given the adjoint operator
    it is shipped once per worker, not once per task; ``setup()`` runs once per
    worker process; recipe operators are built once per process),
 2. generates ``Omega[:, j0:j1]`` itself from the :class:`~sketchla.random.TestMatrix`
-   spec (nothing large is shipped),
+   spec (nothing large is shipped) — or, when the input is a *stored basis*
+   (a Zarr array, e.g. the orthonormal basis of the previous pass of a
+   multi-pass decomposition), reads its columns ``[j0, j1)``: only the Zarr
+   chunks of those columns, ``D_in · chunk`` numbers when the basis is stored
+   in column chunks of the plan's ``chunk`` (never the whole ``D_in × n`` basis),
 3. applies the operator, checks the output shape and finiteness (NaN/Inf ->
    :class:`NonFiniteMeasurementError` naming the chunk and its columns),
 4. writes the block into its region of the Zarr array ``store[name]``, whose
@@ -103,6 +107,8 @@ def _measure_chunk(op, test, store_path, name, j, j0, j1, check_finite, xp_name,
         xp = _xp_from_name(xp_name)
         if isinstance(test, TestMatrix):
             X = test.block(slice(None), slice(j0, j1), xp=xp)
+        elif isinstance(test, zarr.Array):  # a stored basis: read only these columns' chunks
+            X = xp.asarray(test[:, j0:j1])
         else:  # an in-memory block shipped with the task
             X = xp.asarray(test)
         Y = asnumpy(op.matmat(X)).astype(dtype, copy=False)
@@ -129,9 +135,17 @@ def _identity(x):
     return x
 
 
+def _is_stored(test) -> bool:
+    import zarr
+
+    return isinstance(test, zarr.Array)
+
+
 def _test_spec(test):
     if isinstance(test, TestMatrix):
         return test.spec()
+    if _is_stored(test):
+        return {"stored_basis": test.path, "shape": list(test.shape), "dtype": test.dtype.name}
     from dask.base import tokenize
 
     return {"in_memory_array": tokenize(test), "shape": list(test.shape), "dtype": test.dtype.name}
@@ -146,9 +160,11 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
     op : anything :func:`~sketchla.operators.aslinearoperator` accepts, of
         shape ``(D_out, D_in)``; ``A.H`` (:class:`~sketchla.operators.AdjointOperator`)
         measures ``A^* @ test`` and is recorded as the adjoint of ``A``.
-    test : :class:`~sketchla.random.TestMatrix` of shape ``(D_in, n)``, or a
-        small in-memory NumPy array of that shape (its column blocks are
-        shipped with the tasks).
+    test : :class:`~sketchla.random.TestMatrix` of shape ``(D_in, n)``; a
+        stored basis (a 2-D float ``zarr.Array`` of that shape in a store the
+        workers can read, e.g. an array of this run store: each task reads
+        its columns, so store it in column chunks of ``chunk``); or a small
+        in-memory NumPy array (its column blocks are shipped with the tasks).
     store : :class:`~sketchla.store.RunStore`.
     name : array name in the store (no ``/``, not starting with ``_``).
     chunk : columns per task (the plan's ``chunk``; default: from the byte
@@ -191,12 +207,16 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
         raise PermissionError(f"store {store.path!r} was opened read-only; cannot measure into it")
     if isinstance(test, TestMatrix):
         dtype = test.dtype
+    elif _is_stored(test):
+        if test.ndim != 2:
+            raise ValueError(f"test must be 2-D (D, n), got a stored array of shape {test.shape}")
+        dtype = check_float_dtype(test.dtype, "test.dtype")
     elif isinstance(test, np.ndarray):
         if test.ndim != 2:
             raise ValueError(f"test must be 2-D (D, n), got shape {test.shape}")
         dtype = check_float_dtype(test.dtype, "test.dtype")
     else:
-        raise TypeError(f"test must be a TestMatrix or a NumPy array, got {type(test).__name__}")
+        raise TypeError(f"test must be a TestMatrix, a zarr.Array or a NumPy array, got {type(test).__name__}")
     is_adjoint = isinstance(op, AdjointOperator)
     D_out, D_in = op.shape
     if test.shape[0] != D_in:
@@ -255,7 +275,7 @@ def _measure_locked(op, test, store, name, chunk, chunks, client, progress, chec
     keys = []
     for j in todo:
         j0, j1 = j * chunk, min(n, (j + 1) * chunk)
-        tblock = test if isinstance(test, TestMatrix) else np.ascontiguousarray(test[:, j0:j1])
+        tblock = test if isinstance(test, TestMatrix) or _is_stored(test) else np.ascontiguousarray(test[:, j0:j1])
         key = f"{prefix}-{j}"
         dsk[key] = (_measure_chunk, op_key, tblock, store.path, name, j, j0, j1,
                     bool(check_finite), xp, dtype.name)
