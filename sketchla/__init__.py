@@ -14,8 +14,10 @@ Public API (the layers and data flow are in ``docs/ARCHITECTURE.md``)::
     # measurement, streamed linear algebra, decompositions
     Y = sk.measure(op, test, store, "Y")         # op @ test into store["Y"], resumable; op.H for the adjoint
     Q, R = sk.tsqr(A, out=None); X = sk.lstsq(A, B); G = sk.inner(A, B); V = sk.matmul(Q, U)
-    res = sk.seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None)
-    res = sk.ssvd(op, n_outer, n_inner, ...); res = sk.open_result(path)
+    res = sk.seigh(op, n_outer, n_inner=None, seed=0, store=None, client=None, dtype="float32", chunk=None,
+                   rank=None, passes=0, method="krylov", n_probes=10, residuals=False)
+    res = sk.ssvd(op, n_outer, n_inner, ...); res = sk.open_result(path, rank=None)
+    sk.TailDominatedWarning, sk.IllConditionedCoreWarning  # what the certificates warn with
     lam, U = sk.seigh_core(M_I, ups_Q, omega_Q)  # the small core solve of paper Alg. 2 (lines 4-8)
 
     # how work is cut and scheduled
@@ -59,6 +61,8 @@ _LAZY = {
     "open_result": "sketchla.decompositions",
     "seigh_core": "sketchla.decompositions",
     "ssvd_core": "sketchla.decompositions",
+    "TailDominatedWarning": "sketchla.decompositions",
+    "IllConditionedCoreWarning": "sketchla.decompositions",
     "BlockPlan": "sketchla.blocking",
     "client_context": "sketchla.executor",
     "get_client": "sketchla.executor",

@@ -27,10 +27,10 @@ import numpy as np
 from ..backend import check_float_dtype, on_device
 from ..blocking import BlockPlan
 from ..graph_keys import token
-from ..linalg import tsqr
+from ..linalg import matmul, tsqr
 from ..random import check_kind
 from ..store import RunStore, check_verify
-from ._checks import check_gpu, check_seed, check_sizes
+from ._checks import check_gpu, check_seed
 
 log = logging.getLogger(__name__)
 
@@ -52,27 +52,27 @@ def open_run(store, params: dict) -> RunStore:
     return RunStore.open(store, params)
 
 
-def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, test_kind, verify, store,
-              gpu=False):
+def start_run(algorithm: str, shape, sizes, seed, dtype, test_kind, verify, store, gpu=False):
     """Check the common arguments of SEIGH / SSVD and open their run store.
 
-    ``shape`` is the operator's ``(D_L, D_R)``; ``n_max`` bounds
-    ``n_outer ≤ n_inner ≤ n_max``. Everything is validated *before* the store
-    is created with these parameters, so a bad call leaves no store behind.
+    ``shape`` is the operator's ``(D_L, D_R)``; ``sizes`` the checked
+    :class:`._sizes.Sizes`. Everything is validated *before* the store is
+    created with these parameters, so a bad call leaves no store behind. A
+    single-pass run's parameters are those stores have always held; a
+    multi-pass run adds ``passes`` and ``method``.
 
-    Returns ``(run, n_outer, n_inner, seed, dtype)`` with the checked values.
+    Returns ``(run, seed, dtype)`` with the checked values.
     """
-    n_outer, n_inner = check_sizes(n_outer, n_inner, n_max)
     seed = check_seed(seed)
     dt = check_float_dtype(dtype)
     check_kind(test_kind, "test_kind")
     check_verify(verify)
     check_gpu(gpu)
     params = {
-        "algorithm": algorithm, "shape": [int(shape[0]), int(shape[1])], "n_outer": n_outer,
-        "n_inner": n_inner, "seed": seed, "dtype": str(dt), "test_kind": test_kind,
+        "algorithm": algorithm, "shape": [int(shape[0]), int(shape[1])], "n_outer": sizes.n_outer,
+        "n_inner": sizes.n_inner, "seed": seed, "dtype": str(dt), "test_kind": test_kind, **sizes.params(),
     }
-    return open_run(store, params), n_outer, n_inner, seed, dt
+    return open_run(store, params), seed, dt
 
 
 def sketch_plan(run: RunStore, name: str, plan: BlockPlan, D_in: int, D_out: int, n: int) -> BlockPlan:
@@ -112,18 +112,21 @@ def sketch_rows(measured, row_block: int, cols: slice | None = None) -> da.Array
 
 
 def orthonormalize(run: RunStore, sketch: da.Array, name: str, plan: BlockPlan, client=None,
-                   verify="size", gpu: bool = False):
+                   verify="size", gpu: bool = False, col_chunk: int | None = None):
     """Stage: ``Q ← qr(sketch)`` by streaming TSQR into ``run[name]`` (Alg. 1 l.4–5, Alg. 2 l.3).
 
     ``plan.row_block`` (fixed for the sketch): rows of ``Q``'s Zarr chunks and
-    of the TSQR leaves (at least ``n``). ``gpu``: factorise CuPy blocks.
+    of the TSQR leaves (at least ``n``). ``col_chunk``: columns of ``Q``'s Zarr
+    chunks (default ``n``, full rows); a basis that is measured next (a pass of
+    a multi-pass run) is stored in the plan's ``chunk`` so that a measurement
+    task reads only its own columns. ``gpu``: factorise CuPy blocks.
     """
     D, n = sketch.shape
     if run.get_stage(name, verify=verify) is not None:
         log.info("stage %s already complete in %s; skipping QR", name, run.path)
         return run.group[name]
     row_block = min(D, plan.row_block)
-    out = run.array(name, (D, n), chunks=(row_block, n), dtype=sketch.dtype)
+    out = run.array(name, (D, n), chunks=(row_block, min(n, col_chunk or n)), dtype=sketch.dtype)
     log.info("orthonormalising %s (%d × %d) by TSQR", name, D, n)
     tsqr(on_device(sketch, gpu), out=out, client=client, block_rows=max(row_block, n), gpu=gpu)
     run.set_stage(name, {"shape": [D, n]}, arrays=[name])  # with the manifest of Q's chunk files
@@ -146,20 +149,43 @@ def checksum_hint(run: RunStore):
         raise
 
 
-def save_small(run: RunStore, stage: str, arrays: dict, depends=()) -> None:
+def save_small(run: RunStore, stage: str, arrays: dict, depends=(), info: dict | None = None) -> None:
     """Write small in-memory results (core factors, spectra) and mark ``stage`` done.
 
     The stage record holds the manifest of these arrays and of the stored
     arrays ``depends`` (e.g. ``Q``) the result is made of, so reopening a run
-    whose files were damaged recomputes them instead of using them.
+    whose files were damaged recomputes them instead of using them; ``info``
+    adds small JSON facts (e.g. the core's condition numbers).
     """
     for key, value in arrays.items():
         value = np.asarray(value)
         arr = run.array(key, value.shape, chunks=value.shape or (1,), dtype=value.dtype)
         arr[...] = value
-    run.set_stage(stage, {"arrays": sorted(arrays)}, arrays=[*sorted(arrays), *depends])
+    run.set_stage(stage, {"arrays": sorted(arrays), **(info or {})}, arrays=[*sorted(arrays), *depends])
 
 
 def load_small(run: RunStore, names) -> list[np.ndarray]:
     """The small arrays ``names`` of a run, in memory."""
     return [np.asarray(run.group[name][...]) for name in names]
+
+
+def stored_columns(arrays, row_block: int) -> da.Array:
+    """Stored ``D × n_j`` arrays side by side (``D × Σ n_j``) as a Dask array of full-width
+    row blocks of ``row_block`` rows (:func:`sketch_rows` of each)."""
+    parts = [sketch_rows(a, row_block) for a in arrays]
+    return parts[0] if len(parts) == 1 else da.concatenate(parts, axis=1)
+
+
+def store_product(run: RunStore, name: str, arrays, coeffs, plan: BlockPlan, client=None, gpu: bool = False):
+    """Stage ``name``: ``[arrays…] @ coeffs`` (a small in-memory ``Σ n_j × r``) streamed into the
+    store (:func:`sketchla.linalg.matmul`) in ``plan``'s row blocks and column chunks (so the
+    result can be measured next, e.g. Ritz vectors whose residuals are wanted). Skipped if done."""
+    if run.get_stage(name) is not None:
+        return run.group[name]
+    D, r = int(arrays[0].shape[0]), int(coeffs.shape[1])
+    rb = min(D, plan.row_block)
+    out = run.array(name, (D, r), chunks=(rb, min(r, plan.chunk or r)), dtype=arrays[0].dtype)
+    matmul(on_device(stored_columns(arrays, rb), gpu), np.asarray(coeffs).astype(arrays[0].dtype), out=out,
+           client=client, block_rows=rb, gpu=gpu)
+    run.set_stage(name, {"shape": [D, r]}, arrays=[name])
+    return out

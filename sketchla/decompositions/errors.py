@@ -19,12 +19,27 @@ The numerical rank captured is estimated as the number of computed
 eigen/singular values whose magnitude exceeds the estimated Frobenius error:
 pairs below that noise floor are not resolved by the sketch (cf. the scree
 diagnostics of Tropp et al. 2019, §6.4).
+
+An approximation whose estimated error is comparable to itself
+(``||A − Â||_F ≥`` :data:`TAIL_DOMINATED` ``· ||Â||_F``) is *tail-dominated*:
+most of ``A`` lies outside it. A single-pass sketch then mixes that tail into
+its core, so even its largest values can be far off; a multi-pass result's
+values are Rayleigh–Ritz values (never larger than the true ones), but its
+smaller pairs may be unresolved. :meth:`ErrorEstimate.tail_dominated` says
+so, and the decompositions warn (:class:`TailDominatedWarning`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+
+#: an estimated ``||A − Â||_F`` at least this fraction of ``||Â||_F`` is "tail-dominated"
+TAIL_DOMINATED = 0.5
+
+
+class TailDominatedWarning(UserWarning):
+    """The a-posteriori error estimate says ``A − Â`` is comparable to ``Â`` (see :mod:`.errors`)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,11 @@ class ErrorEstimate:
     def relative_frobenius(self) -> float:
         """``frobenius / ||Â||_F`` (``inf`` when ``Â = 0``)."""
         return self.frobenius / self.approx_frobenius if self.approx_frobenius > 0 else float("inf")
+
+    @property
+    def tail_dominated(self) -> bool:
+        """``||A − Â||_F`` estimated at :data:`TAIL_DOMINATED` ``· ||Â||_F`` or more."""
+        return self.relative_frobenius >= TAIL_DOMINATED
 
     def frobenius_interval(self, confidence: float = 0.95) -> tuple[float, float]:
         """Worst-case (rank-one ``E``) two-sided interval for ``||A − Â||_F``.

@@ -9,37 +9,23 @@ its store with :func:`open_result`.
 from __future__ import annotations
 
 import logging
+import time
+import warnings
 
 import dask.array as da
 import numpy as np
 
 from ..blocking import BlockPlan
 from ..linalg import inner, matmul
-from ..measurement import measure
 from ..operators import aslinearoperator
-from ..random import TILE_ROWS, TestMatrix
 from ..store import RunStore, StoreCorruptError
+from . import _certificates as cert
+from ._core import check_core_condition
+from ._sizes import Sizes
 from ._stages import load_small
-from .errors import ErrorEstimate, error_from_probes
+from .errors import ErrorEstimate, TailDominatedWarning, error_from_probes
 
 log = logging.getLogger(__name__)
-
-
-def _probe_residual_sq(run: RunStore, op, basis, W_fn, n_probes: int, seed, client, progress):
-    """Measure ``A G`` for ``q`` Gaussian probes and return ``||A g_i − Â g_i||²``.
-
-    ``basis`` is the stored orthonormal factor whose span holds ``Â``'s range
-    and ``W_fn(G_dask)`` returns the small ``n × q`` matrix with ``Â G = basis @ W``.
-    """
-    if isinstance(n_probes, bool) or not isinstance(n_probes, (int, np.integer)) or n_probes <= 0:
-        raise ValueError(f"n_probes={n_probes!r} must be a positive integer")
-    D_L, D_R = op.shape
-    seed = run.params["seed"] if seed is None else seed
-    probe = TestMatrix((D_R, int(n_probes)), seed=seed, name="probe", dtype=basis.dtype)
-    AG = measure(op, probe, run, f"probe{n_probes}_s{seed}", client=client, progress=progress)
-    W = W_fn(probe.to_dask(row_block=BlockPlan.generator_rows(D_R, None, TILE_ROWS)))
-    E = da.from_zarr(AG).astype(np.float64) - da.from_zarr(basis).astype(np.float64) @ W
-    return np.asarray((E * E).sum(axis=0).compute())
 
 
 class _StoredResult:
@@ -68,16 +54,87 @@ class _StoredResult:
         ``core_solve``) as recorded in its store; ``{}`` if none were recorded."""
         return {k: float(v) for k, v in dict(self.store.get_stage("timings") or {}).items()}
 
+    @property
+    def passes(self) -> int:
+        """``q``: 0 for a single-pass sketch (paper Alg. 1/2), else the passes of a multi-pass run."""
+        return int(self.store.params.get("passes", 0))
+
+    @property
+    def applications(self) -> int:
+        """Operator applications the decomposition made (adjoint included; not the error probes or
+        residuals): SEIGH ``n_I`` / ``(q+1)·n_O``, SSVD ``n_I + 2·n_O`` / ``(2q+1)·n_O``."""
+        p = self.store.params
+        sizes = Sizes(p["n_outer"], p["n_inner"], self.rank, self.passes, p.get("method", "krylov"))
+        return sizes.applications(p["algorithm"])
+
     def estimate_error(self, op, n_probes: int = 10, seed=None, client=None, progress=True) -> ErrorEstimate:
-        """A-posteriori error of ``Â`` against ``op`` from ``n_probes`` extra applications (see :mod:`.errors`)."""
+        """A-posteriori error of ``Â`` against ``op`` from ``n_probes`` extra applications (see :mod:`.errors`).
+
+        Runs on ``client`` if given, else on the default distributed Client if
+        one exists, else on threads in this process: it never starts a cluster
+        (:func:`sketchla.seigh` / :func:`sketchla.ssvd` compute it on their own
+        schedulers). Stored with the run (for this ``rank``)."""
+        op = self._check_op(op)
+        n_probes = cert.check_probes(n_probes, allow_zero=False)
+        with cert.clients(client) as (c_measure, c_linalg):
+            return self._certify(op, n_probes, seed, c_measure, c_linalg, progress)
+
+    def compute_residuals(self, op, client=None, progress=True) -> np.ndarray:
+        """``residual_norms`` (see :mod:`._certificates`), computed now on ``client`` (as
+        :meth:`estimate_error`; never a new cluster) and stored with the run."""
+        op = self._check_op(op)
+        with cert.clients(client) as (c_measure, c_linalg):
+            return self._residuals(op, c_measure, c_linalg, progress)
+
+    def _check_op(self, op):
         op = aslinearoperator(op)
         if tuple(op.shape) != self.shape:
             raise ValueError(f"op has shape {op.shape}, but this result approximates a {self.shape} operator")
-        sq = _probe_residual_sq(self.store, op, self._range_basis,
-                                lambda G: self._small_map(inner(self.Q, G)), n_probes, seed, client, progress)
+        return op
+
+    def _certify(self, op, n_probes, seed, c_measure, c_linalg, progress) -> ErrorEstimate:
+        seed = self.store.params["seed"] if seed is None else seed
+        t0 = time.perf_counter()
+        sq = cert.probe_residual_sq(self, op, n_probes, seed, c_measure, c_linalg, progress)
         self.error = error_from_probes(sq, self._spectrum)
-        _save_error(self.store, sq)
+        _save_error(self.store, sq, self.rank)
+        _add_timing(self.store, "certificate", time.perf_counter() - t0)
         return self.error
+
+    def _residuals(self, op, c_measure, c_linalg, progress) -> np.ndarray:
+        t0 = time.perf_counter()
+        norms = self._residual_fn(self, op, c_measure, c_linalg, progress)
+        self.residual_norms = norms
+        self.store.set_stage(f"residuals{len(self._spectrum)}", {"norms": [float(v) for v in norms]})
+        _add_timing(self.store, "residuals", time.perf_counter() - t0)
+        return norms
+
+    def _needs(self, n_probes: int, residuals: bool) -> bool:
+        """Whether returning this result with these certificates needs work (a scheduler)."""
+        return bool((n_probes and (self.error is None or self.error.n_probes != n_probes))
+                    or (residuals and self.residual_norms is None))
+
+    def _warn(self, stacklevel: int = 3) -> None:
+        """Warn about what the stored facts say makes this result unreliable: an ill-conditioned
+        single-pass core (:class:`~._core.IllConditionedCoreWarning`) or a tail-dominated
+        error estimate (:class:`~.errors.TailDominatedWarning`), each naming the remedy."""
+        core = self.store.get_stage("core") or {}
+        if core.get("core_condition"):
+            p = self.store.params
+            check_core_condition(core["core_condition"], p["n_outer"], p["n_inner"], stacklevel=stacklevel + 1)
+        if self.error is not None and self.error.tail_dominated:
+            e = self.error
+            if self.passes == 0:
+                what = ("a single-pass sketch mixes the tail into its core, so even the largest values can be far "
+                        "off; remedies: passes=1 or 2 (block Krylov, exact Rayleigh-Ritz), a larger sketch "
+                        "(n_outer), or rank= to keep only the pairs the sketch resolves")
+            else:
+                what = ("the Ritz values are not inflated, but the smaller pairs may be unresolved; remedies: "
+                        "more passes, a larger block (n_outer); residuals=True tells which pairs are accurate")
+            warnings.warn(
+                f"the a-posteriori estimate says A - Â is comparable to Â: ||A - Â||_F ≈ {e.frobenius:.3g} vs "
+                f"||Â||_F = {e.approx_frobenius:.3g} ({e.n_probes} probes); {what}.",
+                TailDominatedWarning, stacklevel=stacklevel)
 
 
 class SEIGHResult(_StoredResult):
@@ -87,17 +144,24 @@ class SEIGHResult(_StoredResult):
     ----------
     eigenvalues : (n_O,) float64, sorted by descending ``|λ|``, signs kept
     core_U : (n_O, n_O) float64, eigenvectors of the core matrix ``C``
-    Q : zarr array (D × n_O), orthonormal basis of the outer sketch
+    Q : zarr array (D × n_O), orthonormal basis of the outer sketch (single pass), or the
+        Ritz vectors themselves (multi-pass; ``core_U`` is then the identity)
     store : the :class:`~sketchla.store.RunStore` holding everything
-    error : :class:`ErrorEstimate` or ``None`` until :meth:`estimate_error`
+    error : :class:`ErrorEstimate` (the default certificate) or ``None`` when turned off
+    rank : ``r`` of a fixed-rank result (the ``r`` pairs of largest ``|λ|``), else ``None``
+    residual_norms : ``||A v_i − λ_i v_i||`` per pair (``residuals=True``), else ``None``
     """
 
-    def __init__(self, run: RunStore, eigenvalues, core_U, Q, error=None):
+    _residual_fn = staticmethod(cert.seigh_residuals)
+
+    def __init__(self, run: RunStore, eigenvalues, core_U, Q, error=None, rank=None, residual_norms=None):
         self.store = run
         self.eigenvalues = eigenvalues
         self.core_U = core_U
         self.Q = Q
         self.error: ErrorEstimate | None = error
+        self.rank = rank
+        self.residual_norms = residual_norms
 
     @property
     def _spectrum(self):
@@ -108,9 +172,13 @@ class SEIGHResult(_StoredResult):
         return self.Q
 
     @classmethod
-    def from_store(cls, run: RunStore) -> "SEIGHResult":
+    def from_store(cls, run: RunStore, rank=None) -> "SEIGHResult":
+        """The result stored in ``run``; ``rank=r``: its best rank-``r`` part (the ``r`` pairs of
+        largest ``|λ|`` of the core, Tropp et al. 2017 §5: fixed-rank approximation)."""
         lam, U = load_small(run, ["eigenvalues", "core_U"])
-        return cls(run, lam, U, run.group["Q"], error=_load_error(run))
+        lam, U = lam[:rank], U[:, :rank]
+        return cls(run, lam, U, run.group["Q"], error=_load_error(run, rank, lam),
+                   rank=rank, residual_norms=_load_residuals(run, lam.size))
 
     @property
     def eigenvectors(self) -> da.Array:
@@ -146,10 +214,15 @@ class SSVDResult(_StoredResult):
     ----------
     S : (n_O,) float64 singular values, descending
     core_U, core_Vh : (n_O, n_O) float64 factors of the core SVD
-    P : zarr (D_L × n_O), Q : zarr (D_R × n_O), orthonormal bases of the outer sketches
+    P : zarr (D_L × n_O), Q : zarr (D_R × n_O), orthonormal bases of the outer sketches (single
+        pass), or the singular vectors themselves (multi-pass; core factors the identity)
+    error, rank : as for :class:`SEIGHResult`
+    residual_norms : ``(||A v_i − σ_i u_i||² + ||A* u_i − σ_i v_i||²)^{1/2}`` (``residuals=True``)
     """
 
-    def __init__(self, run: RunStore, S, core_U, core_Vh, P, Q, error=None):
+    _residual_fn = staticmethod(cert.ssvd_residuals)
+
+    def __init__(self, run: RunStore, S, core_U, core_Vh, P, Q, error=None, rank=None, residual_norms=None):
         self.store = run
         self.S = S
         self.core_U = core_U
@@ -157,6 +230,8 @@ class SSVDResult(_StoredResult):
         self.P = P
         self.Q = Q
         self.error: ErrorEstimate | None = error
+        self.rank = rank
+        self.residual_norms = residual_norms
 
     @property
     def _spectrum(self):
@@ -167,9 +242,13 @@ class SSVDResult(_StoredResult):
         return self.P
 
     @classmethod
-    def from_store(cls, run: RunStore) -> "SSVDResult":
+    def from_store(cls, run: RunStore, rank=None) -> "SSVDResult":
+        """The result stored in ``run``; ``rank=r``: its best rank-``r`` part (the ``r`` largest
+        singular triplets of the core, Tropp et al. 2017 §5)."""
         S, U, Vh = load_small(run, ["singular_values", "core_U", "core_Vh"])
-        return cls(run, S, U, Vh, run.group["P"], run.group["Q"], error=_load_error(run))
+        S, U, Vh = S[:rank], U[:, :rank], Vh[:rank]
+        return cls(run, S, U, Vh, run.group["P"], run.group["Q"], error=_load_error(run, rank, S),
+                   rank=rank, residual_norms=_load_residuals(run, S.size))
 
     @property
     def U(self) -> da.Array:
@@ -195,24 +274,35 @@ class SSVDResult(_StoredResult):
                 f"top σ={self.S[:3].round(6).tolist()}, store={self.store.path!r})")
 
 
-def _save_error(run: RunStore, sq) -> None:
-    run.set_stage("error", {"probe_sq_norms": [float(v) for v in sq]})
+def _save_error(run: RunStore, sq, rank) -> None:
+    run.set_stage("error", {"probe_sq_norms": [float(v) for v in sq], "rank": rank})
 
 
-def _load_error(run: RunStore):
+def _load_error(run: RunStore, rank, values):
+    """The stored estimate if it was made for this ``rank`` (stores made before ranks: the full result)."""
     info = run.get_stage("error")
-    if not info:
+    if not info or info.get("rank") != rank:
         return None
-    values_name = "eigenvalues" if run.params["algorithm"] == "seigh" else "singular_values"
-    (values,) = load_small(run, [values_name])
     return error_from_probes(info["probe_sq_norms"], values)
 
 
-def open_result(path, mode: str = "r+"):
+def _load_residuals(run: RunStore, r: int):
+    info = run.get_stage(f"residuals{r}")
+    return None if not info else np.asarray(info["norms"], dtype=np.float64)
+
+
+def _add_timing(run: RunStore, key: str, seconds: float) -> None:
+    timings = dict(run.get_stage("timings") or {})
+    timings[key] = seconds
+    run.set_stage("timings", timings)
+
+
+def open_result(path, mode: str = "r+", rank=None):
     """Reopen the result of a finished ``seigh``/``ssvd`` run from its store path.
 
     ``mode="r+"`` (default) allows :meth:`estimate_error` and
     ``write_eigenvectors`` to add to the store; ``mode="r"`` opens read-only.
+    ``rank=r``: the best rank-``r`` part of the stored result.
     """
     if mode not in ("r", "r+"):
         raise ValueError(f"mode={mode!r} must be 'r' or 'r+'")
@@ -229,4 +319,7 @@ def open_result(path, mode: str = "r+"):
         raise ValueError(
             f"the {algorithm} run in {path!r} is not finished; call sketchla.{algorithm}(..., store={path!r}) "
             "with the same parameters to resume it")
-    return (SEIGHResult if algorithm == "seigh" else SSVDResult).from_store(run)
+    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, (int, np.integer))
+                             or not 1 <= rank <= run.params["n_outer"]):
+        raise ValueError(f"rank={rank!r} must be an integer in [1, n_outer={run.params['n_outer']}]")
+    return (SEIGHResult if algorithm == "seigh" else SSVDResult).from_store(run, rank)

@@ -1,36 +1,47 @@
-"""SEIGH: single-pass sketched eigendecomposition of a symmetric operator (paper Alg. 2).
+"""SEIGH: sketched eigendecomposition of a symmetric operator — single pass (paper Alg. 2) or multi-pass.
 
-Measurements (Alg. 2 lines 1–2) are ``Y = A Ω`` with ``Ω = [Ω_O, Ω_I]``
-(``D × n_I``, Gaussian, seeded); the first ``n_O`` columns are the outer sketch
-``M_O = A Ω_O`` and are *recycled*: the inner sketch is ``M_I = Υᵀ Y`` with an
-independent ``Υ`` (``D × n_I``). So exactly ``n_I`` operator applications are
-made. ``Q`` comes from streaming TSQR of ``M_O`` (line 3); the thin products
-``ΥᵀY``, ``ΥᵀQ`` and ``ΩᵀQ`` are streamed over row blocks; the ``n_O × n_O``
-core is solved in float64 (lines 4–8, :func:`._core.seigh_core`). The
-eigenvectors ``Q U`` are never materialised in memory: they are a lazy Dask
-product over the ``Q`` stored in Zarr.
+Single pass (``passes=0``, the paper's algorithm): measurements (Alg. 2 lines
+1–2) are ``Y = A Ω`` with ``Ω = [Ω_O, Ω_I]`` (``D × n_I``, Gaussian, seeded);
+the first ``n_O`` columns are the outer sketch ``M_O = A Ω_O`` and are
+*recycled*: the inner sketch is ``M_I = Υᵀ Y`` with an independent ``Υ``
+(``D × n_I``). So exactly ``n_I`` operator applications are made. ``Q`` comes
+from streaming TSQR of ``M_O`` (line 3); the thin products ``ΥᵀY``, ``ΥᵀQ``
+and ``ΩᵀQ`` are streamed over row blocks; the ``n_O × n_O`` core is solved in
+float64 (lines 4–8, :func:`._core.seigh_core`).
+
+Multi-pass (``passes=q ≥ 1``): block Krylov (default) or subspace iteration,
+``q`` more measurements of the operator on the stored basis, then an exact
+Rayleigh–Ritz projection (:mod:`._passes`); ``(q+1)·n_O`` applications.
+
+Either way the eigenvectors ``Q U`` are never materialised in memory: they are
+a lazy Dask product over the ``Q`` stored in Zarr; ``rank=r`` keeps the best
+rank-``r`` part, and an a-posteriori error estimate is attached by default.
 """
 from __future__ import annotations
 
 import logging
 import time
 
+import numpy as np
+
 from ..backend import on_device
 from ..blocking import BlockPlan
-from ..executor import run_schedulers
 from ..linalg import inner
-from ..measurement import measure
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
-from ._core import seigh_core
-from ._stages import checksum_hint, orthonormalize, save_small, sketch_plan, sketch_rows, start_run
+from ._core import seigh_core_cond
+from ._passes import _Pass, seigh_passes
+from ._run import check_certificates, run_and_certify
+from ._sizes import resolve_sizes
+from ._stages import orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
 
 
-def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
-          *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False) -> SEIGHResult:
+def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype="float32", chunk=None,
+          *, rank=None, passes=0, method="krylov", n_probes=10, residuals=False, progress=True,
+          test_kind="gaussian", verify="size", gpu=False) -> SEIGHResult:
     """Sketched eigendecomposition ``A ≈ (QU) Λ (QU)ᵀ`` of a symmetric ``D × D`` operator.
 
     Parameters
@@ -38,8 +49,12 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
     op : anything :func:`sketchla.aslinearoperator` accepts; must be square and
         symmetric (symmetry is the caller's promise: it is not checked, since
         that would cost extra operator applications).
-    n_outer : ``n_O``, rank of the returned decomposition.
-    n_inner : ``n_I ≥ n_O``, number of operator applications (inner sketch size).
+    n_outer : ``n_O``: rank of the stored single-pass decomposition, or the
+        block of every pass (the number of pairs kept) with ``passes ≥ 1``.
+        Default: from ``rank`` by the rules below.
+    n_inner : ``n_I ≥ n_O``, number of operator applications of a single-pass
+        run (inner sketch size); default ``2·n_O + 1``. Not used (refused)
+        with ``passes ≥ 1``.
     seed : non-negative int; every test matrix block is a pure function of
         ``(seed, matrix name, block)``, so results do not depend on chunking.
     store : path of a Zarr run store (created, or resumed if it holds a run
@@ -50,14 +65,44 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
         measurements and ``Q``; the core solve is always float64.
     chunk : columns per measurement task (the ``chunk`` of the run's
         :class:`~sketchla.blocking.BlockPlan`; default: from its byte budget).
+        It sets how many tasks a pass has (its parallelism), not the result.
+    rank : ``r ≤ n_O``: return the best rank-``r`` part of the decomposition —
+        the ``r`` pairs of largest ``|λ|`` of the core (fixed-rank
+        approximation, Tropp, Yurtsever, Udell & Cevher 2017 §5, 2019 §5);
+        its error is smaller than the untruncated one's where the spectrum
+        has a heavy tail, since the trailing pairs of a sketch are its
+        noisiest. Given alone (no ``n_outer``), the sizes follow the
+        literature's rules: single pass ``n_O = 4r + 1``, ``n_I = 2·n_O + 1``
+        (Tropp et al. 2019, §5.4); with passes a block ``n_O = r + max(r, 10)``
+        (Halko, Martinsson & Tropp 2011, §4.2; see :mod:`._sizes`). The stored
+        run is the same for every ``rank``: it can be reopened with another.
+    passes : ``q ≥ 0``. 0 (default) is the single-pass algorithm (paper
+        Alg. 2), unchanged. ``q ≥ 1``: ``q`` more measurements of the operator
+        on the current orthonormal basis (each a Dask graph of column chunks
+        into the store, each followed by a streamed TSQR, each resumable),
+        then an exact Rayleigh–Ritz step: ``(q+1)·n_O`` applications, the
+        eigenvalue error falling like ``(|λ_{n_O+1}| / |λ_i|)^{2q}`` or faster
+        (see :mod:`._passes`). Costs ``q`` rounds of waiting for the operator.
+    method : ``"krylov"`` (default): block Krylov — the Ritz pairs come from
+        all ``q·n_O`` directions the passes found; or ``"subspace"``:
+        subspace iteration, from the last block only (Halko et al. 2011,
+        Alg. 4.4), cheaper linear algebra, slower convergence (measured
+        difference: README, ``benchmarks/peers.py``).
+    n_probes : Gaussian probes of the a-posteriori error estimate attached to
+        the result (``result.error``, :mod:`.errors`; default 10, 0 turns it
+        off): ``n_probes`` extra applications and two streamed passes, on
+        this run's schedulers. A tail-dominated estimate warns
+        (:class:`~sketchla.decompositions.errors.TailDominatedWarning`),
+        naming the remedy.
+    residuals : also compute ``result.residual_norms``, ``||A v_i − λ_i v_i||``
+        per returned pair: free after passes (``A V`` is already measured),
+        ``r`` applications for a single-pass run.
     test_kind : kind of the test matrices Ω and Υ (:mod:`sketchla.random`):
         ``"gaussian"`` (default; the setting of the error bounds of Tropp et
         al. 2019), or ``"signs"`` (±1 entries), the cheapest to generate
         (:mod:`sketchla.random`) — worth it where the operator is cheap, since Ω
         and Υ are generated again for the thin products. ``"rademacher"`` is
         the older, slower ±1 generator, kept for stores made with it.
-    n_probes : if > 0, that many extra Gaussian probe applications are made
-        afterwards for an a-posteriori error estimate (``result.error``).
     gpu : run the QR and the thin products on CuPy blocks (Zarr chunks read
         to the GPU; needs CuPy and a CUDA device). The measurements run
         wherever the operator puts them (e.g. a Hessian on ``dask-cuda`` workers).
@@ -70,56 +115,75 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
 
     Returns
     -------
-    SEIGHResult with ``eigenvalues`` (n_O,) sorted by descending ``|λ|`` (signs
-    kept) and lazy ``eigenvectors`` (D × n_O).
+    SEIGHResult with ``eigenvalues`` (``r`` or ``n_O``) sorted by descending
+    ``|λ|`` (signs kept), lazy ``eigenvectors`` (D × that), ``error``.
+
+    A single-pass core solve whose ``n_I`` is too close to ``n_O`` warns
+    (:class:`~sketchla.decompositions.IllConditionedCoreWarning`). Bad
+    arguments are refused before any work or file is made.
     """
-    t_start = time.perf_counter()
     op = aslinearoperator(op)
     D, D_R = op.shape
     if D != D_R:
         raise ValueError(f"seigh needs a square (symmetric) operator, got shape {op.shape}; use ssvd for rectangular operators")
-    run, n_outer, n_inner, seed, dt = start_run("seigh", (D, D), n_outer, n_inner, D, seed, dtype,
-                                                test_kind, verify, store, gpu)
-    with run.lock(), checksum_hint(run):
-        timings = dict(run.get_stage("timings") or {})
+    sizes = resolve_sizes(n_outer, n_inner, rank, passes, method, D)
+    n_probes, residuals = check_certificates(n_probes, residuals)
+    run, seed, dt = start_run("seigh", (D, D), sizes, seed, dtype, test_kind, verify, store, gpu)
 
-        omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
-        upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
-
-        if run.get_stage("core", verify=verify) is None:
-            plan = sketch_plan(run, "Y", BlockPlan(chunk=chunk), D, D, n_inner)
-            with run_schedulers(client, op, D * n_inner * dt.itemsize) as (c_measure, c_linalg):
-                t0 = time.perf_counter()
-                # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
-                Y = measure(op, omega, run, "Y", plan=plan, client=c_measure, progress=progress, verify=verify)
-                timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
-
-                t0 = time.perf_counter()
-                # line 3: Q = qr(M_O), streamed into the store
-                Q = orthonormalize(run, sketch_rows(Y, plan.row_block, slice(0, n_outer)), "Q", plan,
-                                   client=c_linalg, verify=verify, gpu=gpu)
-                timings["qr"] = time.perf_counter() - t0
-
-                t0 = time.perf_counter()
-                rc, br = plan.thin_blocking(D, TILE_ROWS)
-                # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
-                M_I, ups_Q = inner(on_device(upsilon.to_dask(row_block=rc), gpu), [Y, Q], client=c_linalg,
-                                   block_rows=br, gpu=gpu)
-                omega_Q = inner(on_device(omega.to_dask(row_block=rc), gpu), Q, client=c_linalg,
-                                block_rows=br, gpu=gpu)
-                timings["thin_products"] = time.perf_counter() - t0
-
-            t0 = time.perf_counter()
-            # lines 4-8: pseudoinverses by least squares, symmetric core, eigh
-            lam, U = seigh_core(M_I, ups_Q, omega_Q)
-            timings["core_solve"] = time.perf_counter() - t0
-            save_small(run, "core", {"eigenvalues": lam, "core_U": U}, depends=["Q"])
-            run.set_stage("timings", timings)
-            log.info("seigh done in %.1f s: %s", time.perf_counter() - t_start, timings)
+    def decompose(c_measure, c_linalg, timings):
+        ctx = _Pass(run, c_measure, c_linalg, progress, verify, gpu)
+        if sizes.passes == 0:
+            _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings)
         else:
-            log.info("seigh: store %s already holds a finished run; reopening", run.path)
+            _multi_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings)
 
-        result = SEIGHResult.from_store(run)
-        if n_probes:
-            result.estimate_error(op, n_probes, client=client, progress=progress)
-        return result
+    result = run_and_certify(run, SEIGHResult, op, decompose, D * (sizes.n_inner or sizes.n_outer) * dt.itemsize,
+                             sizes, client, n_probes, residuals, progress, verify)
+    result._warn(stacklevel=3)
+    return result
+
+
+def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings):
+    """Paper Alg. 2 (module docstring): measure, QR, thin products, core; saves stage ``core``."""
+    run, D, n_outer, n_inner = ctx.run, op.shape[0], sizes.n_outer, sizes.n_inner
+    omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
+    upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
+    plan = sketch_plan(run, "Y", BlockPlan(chunk=chunk), D, D, n_inner)
+    t0 = time.perf_counter()
+    # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
+    Y = ctx.measure(op, omega, "Y", plan)
+    timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    # line 3: Q = qr(M_O), streamed into the store
+    Q = orthonormalize(run, sketch_rows(Y, plan.row_block, slice(0, n_outer)), "Q", plan,
+                       client=ctx.c_linalg, verify=ctx.verify, gpu=ctx.gpu)
+    timings["qr"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    rc, br = plan.thin_blocking(D, TILE_ROWS)
+    # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
+    M_I, ups_Q = inner(on_device(upsilon.to_dask(row_block=rc), ctx.gpu), [Y, Q], client=ctx.c_linalg,
+                       block_rows=br, gpu=ctx.gpu)
+    omega_Q = inner(on_device(omega.to_dask(row_block=rc), ctx.gpu), Q, client=ctx.c_linalg,
+                    block_rows=br, gpu=ctx.gpu)
+    timings["thin_products"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    # lines 4-8: pseudoinverses by least squares, symmetric core, eigh
+    lam, U, conds = seigh_core_cond(M_I, ups_Q, omega_Q)
+    timings["core_solve"] = time.perf_counter() - t0
+    save_small(run, "core", {"eigenvalues": lam, "core_U": U}, depends=["Q"],
+               info={"core_condition": [float(c) for c in conds]})
+
+
+def _multi_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings):
+    """``passes ≥ 1`` (:mod:`._passes`): passes, Rayleigh–Ritz, the Ritz vectors written as ``Q``."""
+    run, D, b = ctx.run, op.shape[0], sizes.n_outer
+    plan = sketch_plan(run, "Y0", BlockPlan(chunk=chunk), D, D, b)
+    theta, U, basis, images = seigh_passes(op, sizes, seed, test_kind, dt, plan, ctx, timings)
+    t0 = time.perf_counter()
+    store_product(run, "Q", basis, U, plan, client=ctx.c_linalg, gpu=ctx.gpu)  # Ritz vectors [V…] U
+    timings["ritz_vectors"] = time.perf_counter() - t0
+    save_small(run, "core", {"eigenvalues": theta, "core_U": np.eye(b), "ritz_U": U}, depends=["Q"],
+               info={"basis": [a.basename for a in basis], "images": [a.basename for a in images]})

@@ -1,6 +1,7 @@
-"""SSVD: single-pass sketched SVD of Tropp et al. (2019), paper Alg. 1.
+"""SSVD: sketched SVD — single pass (Tropp et al. 2019, paper Alg. 1) or multi-pass.
 
-Measurements (Alg. 1 lines 1–3), ``n_I + 2·n_O`` operator applications:
+Single pass (``passes=0``): measurements (Alg. 1 lines 1–3), ``n_I + 2·n_O``
+operator applications:
 
 * ``Aᵀ Υ_O`` (``D_R × n_O``, adjoint applications) — the transpose of ``M_LO*``,
 * ``A [Ω_O, Ω_I]`` (``D_L × (n_O + n_I)``, one measurement pass): the first
@@ -10,89 +11,130 @@ Measurements (Alg. 1 lines 1–3), ``n_I + 2·n_O`` operator applications:
 Then ``Q = qr(Aᵀ Υ_O)`` and ``P = qr(A Ω_O)`` by streaming TSQR (lines 4–5),
 the thin products ``Υ_Iᵀ [AΩ_I, P]`` and ``Ω_Iᵀ Q`` are streamed over row
 blocks, and the ``n_O × n_O`` core is solved in float64 (lines 6–8).
+
+Multi-pass (``passes=q ≥ 1``): each pass measures the adjoint on the current
+left basis and the operator on the new right basis (block Krylov by default),
+then ``Â = A V V*`` exactly (:mod:`._passes`): ``(2q+1)·n_O`` applications.
 """
 from __future__ import annotations
 
 import logging
 import time
 
+import numpy as np
+
 from ..backend import on_device
 from ..blocking import BlockPlan
-from ..executor import run_schedulers
-from ..linalg import inner
-from ..measurement import measure
+from ..linalg import inner, matmul
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
-from ._core import ssvd_core
-from ._stages import checksum_hint, orthonormalize, save_small, sketch_plan, sketch_rows, start_run
+from ._core import ssvd_core_cond
+from ._passes import _Pass, ssvd_passes
+from ._run import check_certificates, run_and_certify
+from ._sizes import resolve_sizes
+from ._stages import orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
 
 
-def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
-         *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False) -> SSVDResult:
+def ssvd(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype="float32", chunk=None,
+         *, rank=None, passes=0, method="krylov", n_probes=10, residuals=False, progress=True,
+         test_kind="gaussian", verify="size", gpu=False) -> SSVDResult:
     """Sketched SVD ``A ≈ U diag(S) Vh`` of a ``D_L × D_R`` operator with an adjoint.
 
-    Parameters are those of :func:`sketchla.seigh`; ``op`` must provide
-    ``rmatmat`` (the adjoint), and ``n_O ≤ n_I ≤ min(D_L, D_R)``.
+    Parameters are those of :func:`sketchla.seigh`; ``op`` must provide its
+    adjoint (``op.H``), and ``n_O ≤ n_I ≤ min(D_L, D_R)``. With ``passes=q ≥ 1``
+    each pass is one adjoint and one forward measurement (``(2q+1)·n_O``
+    applications in all; a 2-power-iteration range finder of the same block
+    makes ``6·n_O``). ``rank=r`` keeps the ``r`` largest singular triplets
+    (sizes by the rules of :func:`sketchla.seigh` when ``n_outer`` is not
+    given). ``residuals=True``: ``result.residual_norms``,
+    ``(||A v_i − σ_i u_i||² + ||A* u_i − σ_i v_i||²)^{1/2}`` per triplet
+    (``r`` plus ``r`` adjoint applications).
 
     Returns
     -------
-    SSVDResult with ``S`` (n_O,) descending and lazy ``U`` (D_L × n_O), ``Vh`` (n_O × D_R).
+    SSVDResult with ``S`` (``r`` or n_O) descending, lazy ``U`` (D_L × that),
+    ``Vh`` (that × D_R) and the error estimate ``error``.
     """
-    t_start = time.perf_counter()
     op = aslinearoperator(op)
     D_L, D_R = op.shape
     if not op.has_adjoint:
         raise ValueError("ssvd needs the adjoint of op (rmatmat); pass rmatmat= to sketchla.aslinearoperator")
-    run, n_outer, n_inner, seed, dt = start_run("ssvd", (D_L, D_R), n_outer, n_inner, min(D_L, D_R), seed, dtype,
-                                                test_kind, verify, store, gpu)
-    with run.lock(), checksum_hint(run):
-        timings = dict(run.get_stage("timings") or {})
+    sizes = resolve_sizes(n_outer, n_inner, rank, passes, method, min(D_L, D_R))
+    n_probes, residuals = check_certificates(n_probes, residuals)
+    run, seed, dt = start_run("ssvd", (D_L, D_R), sizes, seed, dtype, test_kind, verify, store, gpu)
 
-        ups_outer = TestMatrix((D_L, n_outer), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt)
-        omega = TestMatrix((D_R, n_outer + n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
-        ups_inner = TestMatrix((D_L, n_inner), seed=seed, name="upsilon_inner", kind=test_kind, dtype=dt)
+    def decompose(c_measure, c_linalg, timings):
+        ctx = _Pass(run, c_measure, c_linalg, progress, verify, gpu)
+        if sizes.passes == 0:
+            _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings)
+        else:
+            _multi_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings)
 
-        if run.get_stage("core", verify=verify) is None:
-            plan = BlockPlan(chunk=chunk)
-            plan_L = sketch_plan(run, "Y", plan, D_R, D_L, n_outer + n_inner)  # A Ω: D_L rows
-            plan_R = sketch_plan(run, "Y_left", plan, D_L, D_R, n_outer)  # Aᵀ Υ_O: D_R rows
-            with run_schedulers(client, op, (D_L * (n_outer + n_inner) + D_R * n_outer) * dt.itemsize) as (c_measure, c_linalg):
-                t0 = time.perf_counter()
-                # Alg. 1 lines 1-3: (M_LO*)ᵀ = Aᵀ Υ_O and A [Ω_O, Ω_I]
-                Y_left = measure(op.H, ups_outer, run, "Y_left", plan=plan_R, client=c_measure,
-                                 progress=progress, verify=verify)
-                Y = measure(op, omega, run, "Y", plan=plan_L, client=c_measure, progress=progress,
-                            verify=verify)
-                timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
+    n = sizes.n_outer
+    sketch_bytes = (D_L * (n + (sizes.n_inner or n)) + D_R * n) * dt.itemsize
+    result = run_and_certify(run, SSVDResult, op, decompose, sketch_bytes, sizes, client, n_probes, residuals,
+                             progress, verify)
+    result._warn(stacklevel=3)
+    return result
 
-                t0 = time.perf_counter()
-                Q = orthonormalize(run, sketch_rows(Y_left, plan_R.row_block), "Q", plan_R, client=c_linalg,
-                                   verify=verify, gpu=gpu)  # line 4
-                P = orthonormalize(run, sketch_rows(Y, plan_L.row_block, slice(0, n_outer)), "P", plan_L,
-                                   client=c_linalg, verify=verify, gpu=gpu)  # line 5
-                timings["qr"] = time.perf_counter() - t0
 
-                t0 = time.perf_counter()
-                # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
-                (rc_L, br_L), (rc_R, br_R) = plan_L.thin_blocking(D_L, TILE_ROWS), plan_R.thin_blocking(D_R, TILE_ROWS)
-                M_I, ups_P = inner(on_device(ups_inner.to_dask(row_block=rc_L), gpu),
-                                   [on_device(sketch_rows(Y, plan_L.row_block, slice(n_outer, n_outer + n_inner)), gpu), P],
-                                   client=c_linalg, block_rows=br_L, gpu=gpu)
-                omega_I = on_device(omega.to_dask(row_block=rc_R)[:, n_outer:], gpu)
-                omega_Q = inner(omega_I, Q, client=c_linalg, block_rows=br_R, gpu=gpu)
-                timings["thin_products"] = time.perf_counter() - t0
+def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings):
+    """Paper Alg. 1 (module docstring): measure, QR, thin products, core; saves stage ``core``."""
+    run, (D_L, D_R), n_outer, n_inner = ctx.run, op.shape, sizes.n_outer, sizes.n_inner
+    gpu = ctx.gpu
+    ups_outer = TestMatrix((D_L, n_outer), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt)
+    omega = TestMatrix((D_R, n_outer + n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
+    ups_inner = TestMatrix((D_L, n_inner), seed=seed, name="upsilon_inner", kind=test_kind, dtype=dt)
+    plan = BlockPlan(chunk=chunk)
+    plan_L = sketch_plan(run, "Y", plan, D_R, D_L, n_outer + n_inner)  # A Ω: D_L rows
+    plan_R = sketch_plan(run, "Y_left", plan, D_L, D_R, n_outer)  # Aᵀ Υ_O: D_R rows
+    t0 = time.perf_counter()
+    # Alg. 1 lines 1-3: (M_LO*)ᵀ = Aᵀ Υ_O and A [Ω_O, Ω_I]
+    Y_left = ctx.measure(op.H, ups_outer, "Y_left", plan_R)
+    Y = ctx.measure(op, omega, "Y", plan_L)
+    timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
 
-            t0 = time.perf_counter()
-            U, S, Vh = ssvd_core(M_I, ups_P, omega_Q)  # lines 6-8
-            timings["core_solve"] = time.perf_counter() - t0
-            save_small(run, "core", {"singular_values": S, "core_U": U, "core_Vh": Vh}, depends=["Q", "P"])
-            run.set_stage("timings", timings)
-            log.info("ssvd done in %.1f s: %s", time.perf_counter() - t_start, timings)
+    t0 = time.perf_counter()
+    Q = orthonormalize(run, sketch_rows(Y_left, plan_R.row_block), "Q", plan_R, client=ctx.c_linalg,
+                       verify=ctx.verify, gpu=gpu)  # line 4
+    P = orthonormalize(run, sketch_rows(Y, plan_L.row_block, slice(0, n_outer)), "P", plan_L,
+                       client=ctx.c_linalg, verify=ctx.verify, gpu=gpu)  # line 5
+    timings["qr"] = time.perf_counter() - t0
 
-        result = SSVDResult.from_store(run)
-        if n_probes:
-            result.estimate_error(op, n_probes, client=client, progress=progress)
-        return result
+    t0 = time.perf_counter()
+    # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
+    (rc_L, br_L), (rc_R, br_R) = plan_L.thin_blocking(D_L, TILE_ROWS), plan_R.thin_blocking(D_R, TILE_ROWS)
+    M_I, ups_P = inner(on_device(ups_inner.to_dask(row_block=rc_L), gpu),
+                       [on_device(sketch_rows(Y, plan_L.row_block, slice(n_outer, n_outer + n_inner)), gpu), P],
+                       client=ctx.c_linalg, block_rows=br_L, gpu=gpu)
+    omega_I = on_device(omega.to_dask(row_block=rc_R)[:, n_outer:], gpu)
+    omega_Q = inner(omega_I, Q, client=ctx.c_linalg, block_rows=br_R, gpu=gpu)
+    timings["thin_products"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    U, S, Vh, conds = ssvd_core_cond(M_I, ups_P, omega_Q)  # lines 6-8
+    timings["core_solve"] = time.perf_counter() - t0
+    save_small(run, "core", {"singular_values": S, "core_U": U, "core_Vh": Vh}, depends=["Q", "P"],
+               info={"core_condition": [float(c) for c in conds]})
+
+
+def _multi_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings):
+    """``passes ≥ 1`` (:mod:`._passes`): passes, ``A V = P R``, the singular vectors written as ``P``, ``Q``."""
+    run, (D_L, D_R), b = ctx.run, op.shape, sizes.n_outer
+    plan = BlockPlan(chunk=chunk)
+    plan_L = sketch_plan(run, "Y0", plan, D_R, D_L, b)  # A V: D_L rows
+    plan_R = sketch_plan(run, "Z1", plan, D_L, D_R, b)  # A* P: D_R rows
+    S, P_lazy, U_R, basis, W_R = ssvd_passes(op, sizes, seed, test_kind, dt, plan_L, plan_R, ctx, timings)
+    t0 = time.perf_counter()
+    if run.get_stage("P") is None:  # left vectors (P U_R), from the lazy TSQR factor of A V
+        out = run.array("P", (D_L, b), chunks=(min(D_L, plan_L.row_block), min(b, plan_L.chunk)), dtype=dt)
+        matmul(P_lazy, U_R.astype(dt), out=out, client=ctx.c_linalg, block_rows=min(D_L, plan_L.row_block),
+               gpu=ctx.gpu)
+        run.set_stage("P", {"shape": [D_L, b]}, arrays=["P"])
+    store_product(run, "Q", basis, W_R, plan_R, client=ctx.c_linalg, gpu=ctx.gpu)  # right vectors V W_R
+    timings["singular_vectors"] = time.perf_counter() - t0
+    save_small(run, "core", {"singular_values": S, "core_U": np.eye(b), "core_Vh": np.eye(b)}, depends=["Q", "P"],
+               info={"basis": [a.basename for a in basis]})

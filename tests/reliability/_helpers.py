@@ -29,9 +29,10 @@ from _cluster import local_client  # noqa: F401  (tests/ is on sys.path: pytest 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(TESTS)
 
-#: the problem every fault test solves: D × D symmetric, rank-n_O sketch of n_I columns
+#: the problem every fault test solves: D × D symmetric, rank-n_O sketch of n_I columns; without
+#: the default error probes, so that every logged application is a column of the sketch
 D, N_OUTER, N_INNER, SEED = 240, 4, 10, 11
-RUN = dict(seed=SEED, dtype="float64", chunk=1, progress=False)
+RUN = dict(seed=SEED, dtype="float64", chunk=1, progress=False, n_probes=0)
 
 
 def sym_matrix(D_=D, seed=3):

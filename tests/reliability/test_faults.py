@@ -429,7 +429,7 @@ def test_ssvd_resumes_after_failure_and_damage(tmp_path):
     import _operators as mops
 
     R = mops.sparse_matrix(300, 200, seed=4)
-    kw = dict(seed=5, store=None, client="sync", dtype="float64", chunk=1, progress=False)
+    kw = dict(seed=5, store=None, client="sync", dtype="float64", chunk=1, progress=False, n_probes=0)
     ref = sk.ssvd(R, 3, 6, **kw)
     store = str(tmp_path / "run")
     log1, log2 = tmp_path / "log1", tmp_path / "log2"

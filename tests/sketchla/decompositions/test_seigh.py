@@ -92,14 +92,14 @@ def test_uses_exactly_n_inner_applications_and_resumes(tmp_path):
     store = str(tmp_path / "run")
     res = sk.seigh(sk.aslinearoperator(op, shape=A.shape, dtype="float64"), 6, 13, store=store,
                    client=False, dtype="float64", chunk=5, progress=False)
-    assert op.columns == 13  # outer measurements recycled: n_I applications only
+    assert op.columns == 13 + 10 and res.applications == 13  # n_I applications only, and the default 10 probes
     again = sk.seigh(sk.aslinearoperator(op, shape=A.shape, dtype="float64"), 6, 13, store=store,
                      client=False, dtype="float64", chunk=5, progress=False)
-    assert op.columns == 13  # finished run: nothing recomputed
+    assert op.columns == 23  # finished run, certificate stored: nothing recomputed
     np.testing.assert_array_equal(again.eigenvalues, res.eigenvalues)
     reopened = sk.open_result(store)
     np.testing.assert_array_equal(reopened.eigenvalues, res.eigenvalues)
-    assert set(res.timings) == {"measure", "qr", "thin_products", "core_solve"}
+    assert set(res.timings) == {"measure", "qr", "thin_products", "core_solve", "certificate"}
     assert all(v >= 0 for v in res.timings.values()) and reopened.timings == res.timings
     np.testing.assert_allclose(reopened.eigenvectors.compute(), res.eigenvectors.compute())
 
@@ -192,12 +192,12 @@ def test_crash_after_measurement_resumes_without_new_applications(tmp_path, monk
     real_tsqr = _stages.tsqr
     monkeypatch.setattr(_stages, "tsqr", dying_tsqr)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        sk.seigh(lin, 5, 11, store=store, client=False, dtype="float64", chunk=3, progress=False)
+        sk.seigh(lin, 5, 11, store=store, client=False, dtype="float64", chunk=3, progress=False, n_probes=0)
     assert op.columns == 11
     with pytest.raises(ValueError, match="not finished"):
         sk.open_result(store)
     monkeypatch.setattr(_stages, "tsqr", real_tsqr)
-    res = sk.seigh(lin, 5, 11, store=store, client=False, dtype="float64", chunk=3, progress=False)
+    res = sk.seigh(lin, 5, 11, store=store, client=False, dtype="float64", chunk=3, progress=False, n_probes=0)
     assert op.columns == 11  # measurements were reused, not repeated
     lam_ref, _ = _dense_reference(A, 5, 11, seed=0)
     np.testing.assert_allclose(res.eigenvalues, lam_ref, rtol=1e-9)

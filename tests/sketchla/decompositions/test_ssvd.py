@@ -96,8 +96,10 @@ def test_measurement_count_is_n_inner_plus_two_n_outer():
     A, _ = _rect(60, 50, 0.6, seed=4)
     op = Counting(A)
     lin = sk.aslinearoperator(op.matmat, shape=A.shape, dtype="float64", rmatmat=op.rmatmat)
-    sk.ssvd(lin, 5, 11, client=False, dtype="float64", progress=False)
-    assert op.columns == 11 + 2 * 5
+    res = sk.ssvd(lin, 5, 11, client=False, dtype="float64", progress=False, n_probes=0)
+    assert op.columns == 11 + 2 * 5 == res.applications
+    sk.ssvd(lin, 5, 11, client=False, dtype="float64", progress=False)  # the default certificate: 10 probes
+    assert op.columns == 2 * (11 + 2 * 5) + 10
 
 
 def test_requires_adjoint():

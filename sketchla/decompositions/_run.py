@@ -1,0 +1,56 @@
+"""One SEIGH / SSVD call over its run store: decompose (or reopen), then certify, on one scheduler.
+
+:func:`run_and_certify` takes the store's writer lock, resolves the
+scheduler once (:func:`sketchla.executor.run_schedulers`) only if there is
+work to do, runs the decomposition's stages where the store lacks its core,
+and computes the certificates the call asks for (error probes, residuals) on
+the *same* schedulers — never on a cluster of their own.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from ..executor import run_schedulers
+from ._certificates import check_probes
+from ._stages import checksum_hint
+
+log = logging.getLogger(__name__)
+
+
+def check_certificates(n_probes, residuals) -> tuple[int, bool]:
+    """``n_probes ≥ 0`` and a bool ``residuals``, else an error naming the argument."""
+    if not isinstance(residuals, (bool, np.bool_)):
+        raise TypeError(f"residuals must be True or False, got {residuals!r}")
+    return check_probes(n_probes), bool(residuals)
+
+
+def run_and_certify(run, result_cls, op, decompose, sketch_bytes: int, sizes, client, n_probes, residuals,
+                    progress, verify):
+    """The result of ``run`` (a :class:`~sketchla.store.RunStore`) with its certificates.
+
+    ``decompose(c_measure, c_linalg, timings)`` runs the stages and saves
+    stage ``core``; it is called only when the store has no valid core.
+    ``sketch_bytes`` sizes the scheduler choice (:func:`sketchla.executor.is_small`).
+    """
+    with run.lock(), checksum_hint(run):
+        done = run.get_stage("core", verify=verify) is not None
+        result = result_cls.from_store(run, sizes.rank) if done else None
+        if done and not result._needs(n_probes, residuals):
+            log.info("%s: store %s already holds this result; reopening", run.params["algorithm"], run.path)
+            return result
+        t_start = time.perf_counter()
+        with run_schedulers(client, op, sketch_bytes) as (c_measure, c_linalg):
+            if not done:
+                timings = dict(run.get_stage("timings") or {})
+                decompose(c_measure, c_linalg, timings)
+                run.set_stage("timings", timings)
+                log.info("%s done in %.1f s: %s", run.params["algorithm"], time.perf_counter() - t_start, timings)
+                result = result_cls.from_store(run, sizes.rank)
+            if n_probes and (result.error is None or result.error.n_probes != n_probes):
+                result._certify(op, n_probes, None, c_measure, c_linalg, progress)
+            if residuals and result.residual_norms is None:
+                result._residuals(op, c_measure, c_linalg, progress)
+        return result
