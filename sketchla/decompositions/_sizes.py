@@ -78,7 +78,8 @@ def resolve_sizes(n_outer, n_inner, rank, passes, method, n_max: int) -> Sizes:
     """Check the size arguments of SEIGH / SSVD and fill the omitted ones by the rules above.
 
     ``n_max``: the operator's smaller dimension. Rules-derived sizes are capped
-    at ``n_max``; given ones are checked (``ValueError``/``TypeError`` naming
+    to fit it (single pass: ``n_O ≤ max(r, (n_max − 1) / 2)``, so that
+    ``n_I = 2·n_O + 1`` fits where it can); given ones are checked (``ValueError``/``TypeError`` naming
     the argument): ``passes ≥ 0``, ``1 ≤ rank ≤ n_outer``,
     ``n_outer ≤ n_inner ≤ n_max`` single-pass, no ``n_inner`` with passes, and
     for block Krylov a Krylov space of ``passes·n_outer ≤ n_max`` dimensions.
@@ -92,7 +93,10 @@ def resolve_sizes(n_outer, n_inner, rank, passes, method, n_max: int) -> Sizes:
         if rank is None:
             raise TypeError("give n_outer (the sketch size) or rank (the target rank; sizes then follow "
                             "the rules of sketchla.decompositions._sizes)")
-        n_outer = min(outer_for_rank(rank, passes), n_max)
+        n_outer = outer_for_rank(rank, passes)
+        if passes == 0:  # keep room for n_I = 2 n_O + 1 where the operator is small
+            n_outer = min(n_outer, max(rank, (n_max - 1) // 2))
+        n_outer = min(n_outer, n_max)
     if passes == 0:
         if n_inner is None and isinstance(n_outer, numbers.Integral) and not isinstance(n_outer, bool):
             n_inner = min(2 * int(n_outer) + 1, n_max)

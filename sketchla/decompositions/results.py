@@ -121,7 +121,8 @@ class _StoredResult:
         core = self.store.get_stage("core") or {}
         if core.get("core_condition"):
             p = self.store.params
-            check_core_condition(core["core_condition"], p["n_outer"], p["n_inner"], stacklevel=stacklevel + 1)
+            names = ("ΥᵀQ", "ΩᵀQ") if p["algorithm"] == "seigh" else ("Υ_IᵀP", "Ω_IᵀQ")
+            check_core_condition(core["core_condition"], p["n_outer"], p["n_inner"], names, stacklevel + 1)
         if self.error is not None and self.error.tail_dominated:
             e = self.error
             if self.passes == 0:

@@ -56,8 +56,10 @@ def omega():
 
 
 def calls_to_columns(log_dir, tm=None):
-    """Sorted column indices of ``tm`` that the logged calls were applied to (chunk=1)."""
-    first_row = (tm or omega()).block(slice(0, 1), slice(None))[0]
+    """Sorted column indices of ``tm`` (a test matrix, or a stored basis a pass measured) that the
+    logged calls were applied to (chunk=1)."""
+    tm = omega() if tm is None else tm
+    first_row = tm.block(slice(0, 1), slice(None))[0] if isinstance(tm, TestMatrix) else np.asarray(tm[0, :])
     cols = []
     for c in mops.read_calls(str(log_dir)):
         hit = np.flatnonzero(first_row == c)
@@ -106,7 +108,9 @@ _SEIGH_SCRIPT = textwrap.dedent("""
         while not os.path.exists({barrier!r} + ".go"):
             time.sleep(0.005)
     try:
-        res = sk.seigh(op, h.N_OUTER, h.N_INNER, store={store!r}, client="sync", **h.RUN)
+        kw = {kwargs!r}
+        res = sk.seigh(op, h.N_OUTER, None if kw.get("passes") else h.N_INNER, store={store!r}, client="sync",
+                       **h.RUN, **kw)
         out = {{"ok": True, "eigenvalues": res.eigenvalues.tolist()}}
     except BaseException as exc:
         out = {{"ok": False, "type": type(exc).__name__, "message": str(exc),
@@ -117,10 +121,11 @@ _SEIGH_SCRIPT = textwrap.dedent("""
 """)
 
 
-def start_seigh(tmp_path, store, log_dir, *, sleep=0.0, prelude="", tag="sub", barrier=""):
+def start_seigh(tmp_path, store, log_dir, *, sleep=0.0, prelude="", tag="sub", barrier="", kwargs=None):
     """Start ``seigh`` on :data:`A` (logging its calls) in a new Python process.
 
     Returns ``(Popen, result_json_path)``; the child writes its outcome there.
+    ``kwargs``: more keyword arguments of the call (e.g. ``{"passes": 2}``, which drops ``n_inner``).
     ``prelude``: code run before importing sketchla (e.g. fault injection).
     ``barrier``: a path prefix; the child creates ``<barrier>.ready-<pid>`` once
     imported and waits for ``<barrier>.go`` before calling ``seigh``.
@@ -129,7 +134,7 @@ def start_seigh(tmp_path, store, log_dir, *, sleep=0.0, prelude="", tag="sub", b
     result = str(tmp_path / f"{tag}-result.json")
     script = _SEIGH_SCRIPT.format(tests=TESTS, prelude=textwrap.dedent(prelude),
                                   log=str(log_dir), sleep=sleep, store=str(store), result=result,
-                                  barrier=str(barrier))
+                                  barrier=str(barrier), kwargs=dict(kwargs or {}))
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return proc, result

@@ -93,6 +93,37 @@ CASES = {
     "measure: test matrix without columns": (
         lambda p: sk.measure(SYM, TestMatrix((D, 0), seed=0, name="o"), RunStore.open(p / "r", {"seed": 0}), "Y"),
         ValueError, r"test has shape \(20, 0\); need at least one column"),
+    # --- passes, rank, certificates (issue 15): refused before any work, no store left behind
+    "seigh: negative passes": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, 2, None, passes=-1, store=s)), ValueError,
+        r"passes=-1 must be at least 0"),
+    "seigh: non-integer passes": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, 2, None, passes=1.5, store=s)), TypeError,
+        r"passes must be an integer, got 1.5"),
+    "seigh: rank > n_outer": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, 2, 4, rank=3, store=s)), ValueError,
+        r"rank=3 must not exceed n_outer=2"),
+    "ssvd: zero rank": (
+        lambda p: _no_store_left(p, lambda s: sk.ssvd(SYM, 2, rank=0, store=s, client="sync")), ValueError,
+        r"rank=0 must be at least 1"),
+    "seigh: n_inner with passes": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, 2, 5, passes=1, store=s)), ValueError,
+        r"n_inner=5 is the inner sketch of the single-pass algorithm \(passes=0\).*give only n_outer"),
+    "seigh: Krylov space larger than the operator": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, 8, None, passes=3, store=s)), ValueError,
+        r"passes=3 blocks of n_outer=8 span a Krylov space of 24 dimensions, more than the operator's 20"),
+    "seigh: unknown method": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, 2, None, passes=1, method="lanczos", store=s)),
+        ValueError, r"method='lanczos' must be one of \('krylov', 'subspace'\)"),
+    "seigh: neither n_outer nor rank": (
+        lambda p: _no_store_left(p, lambda s: sk.seigh(SYM, store=s, client="sync")), TypeError,
+        r"give n_outer \(the sketch size\) or rank"),
+    "seigh: negative n_probes": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, n_probes=-1, store=s)), ValueError,
+        r"n_probes=-1 must be a non-negative integer"),
+    "seigh: residuals not a bool": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, residuals="yes", store=s)), TypeError,
+        r"residuals must be True or False, got 'yes'"),
     # --- dtypes
     "seigh: integer dtype": (
         lambda p: _seigh(SYM, dtype="int32"), ValueError, r"dtype=int32 is not supported; use 'float32' or 'float64'"),
