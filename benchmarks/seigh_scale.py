@@ -11,6 +11,7 @@ top eigenspace with the exact one; writes JSON to benchmarks/out/.
 
     python benchmarks/seigh_scale.py                 # the full 10M run (~30 GB of sketch on disk)
     python benchmarks/seigh_scale.py --quick         # D = 200,000, n_O = 64, n_I = 128
+    python benchmarks/seigh_scale.py --D 4000000 --n-outer 64 --passes 2   # multi-pass (block Krylov)
 """
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ def main(argv=None) -> int:
     p.add_argument("--n-outer", type=int, default=512)
     p.add_argument("--n-inner", type=int, default=768)
     p.add_argument("--chunk", type=int, default=4, help="columns per measurement task")
+    p.add_argument("--passes", type=int, default=0, help="q: passes of block Krylov (n_inner is then unused)")
+    p.add_argument("--method", default="krylov", choices=("krylov", "subspace"), help="basis of a multi-pass run")
     p.add_argument("--store", default=None, help="run store path (default: a temp dir, removed afterwards)")
     p.add_argument("--quick", action="store_true", help="D=200k, n_O=64, n_I=128")
     p.add_argument("--ignore-disk", action="store_true", help="start even if the disk looks too small")
@@ -56,8 +59,8 @@ def main(argv=None) -> int:
     if store is None:
         tmp = tempfile.mkdtemp(prefix="seigh-scale-", dir=os.environ.get("SKETCHLA_BENCH_DIR"))
         store = os.path.join(tmp, "run.zarr")
-    # Y (D × n_I), Q and the eigenvectors (D × n_O each), float32, before compression
-    need = 4 * a.D * (a.n_inner + 2 * a.n_outer)
+    # Y (D × n_I), Q and the eigenvectors (D × n_O each), float32; with passes Y_0..Y_q, V_0..V_{q-1}, Q, Q·U
+    need = 4 * a.D * (a.n_inner + 2 * a.n_outer if not a.passes else (2 * a.passes + 3) * a.n_outer)
     parent = Path(store).resolve().parent
     while not parent.exists():
         parent = parent.parent
@@ -78,9 +81,11 @@ def main(argv=None) -> int:
 def _run(a, store) -> int:
     op = sk.RecipeOperator(HouseholderDiagonal, a.D, 0, 1.5, "float32", shape=(a.D, a.D), dtype="float32",
                         symmetric=True)
-    print(f"SEIGH D={a.D:,} n_O={a.n_outer} n_I={a.n_inner} chunk={a.chunk} store={store}", flush=True)
+    n_inner = None if a.passes else a.n_inner
+    print(f"SEIGH D={a.D:,} n_O={a.n_outer} n_I={n_inner} passes={a.passes} chunk={a.chunk} store={store}", flush=True)
     t0 = time.perf_counter()
-    res = sk.seigh(op, a.n_outer, a.n_inner, seed=0, store=store, client=False, dtype="float32", chunk=a.chunk)
+    res = sk.seigh(op, a.n_outer, n_inner, seed=0, store=store, client=False, dtype="float32", chunk=a.chunk,
+                   passes=a.passes, method=a.method)
     t_seigh = time.perf_counter() - t0
     rss_after_seigh = _peak_rss_gb()
     t0 = time.perf_counter()
@@ -99,9 +104,10 @@ def _run(a, store) -> int:
     timings = res.timings
     timings["Q@U"] = t_qu
     peak = _peak_rss_gb()
-    sketch_gb = a.D * a.n_inner * 4 / 1e9
+    sketch_gb = a.D * (n_inner or (a.passes + 1) * a.n_outer) * 4 / 1e9
     report = {
-        "D": a.D, "n_outer": a.n_outer, "n_inner": a.n_inner, "chunk": a.chunk, "dtype": "float32",
+        "D": a.D, "n_outer": a.n_outer, "n_inner": n_inner, "passes": a.passes, "method": a.method,
+        "chunk": a.chunk, "dtype": "float32", "applications": res.applications,
         "seconds_total": t_seigh + t_qu, "seconds_per_stage": timings,
         "stage_fraction_of_measure": {k: v / timings["measure"] for k, v in timings.items()},
         "peak_rss_gb": peak, "peak_rss_gb_seigh": rss_after_seigh,
