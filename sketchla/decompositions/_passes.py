@@ -38,6 +38,7 @@ the worker count, so neither does the result.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -57,19 +58,31 @@ log = logging.getLogger(__name__)
 
 
 class _Pass:
-    """What every pass needs: the run, its plan(s), schedulers and options."""
+    """What every stage of a run needs: the run store, its schedulers, options, and the stage
+    timings (``measure``, ``qr``, ``thin_products``, …) its steps add their seconds to."""
 
-    def __init__(self, run, c_measure, c_linalg, progress, verify, gpu):
+    def __init__(self, run, c_measure, c_linalg, progress, verify, gpu, timings: dict):
         self.run, self.c_measure, self.c_linalg = run, c_measure, c_linalg
-        self.progress, self.verify, self.gpu = progress, verify, gpu
+        self.progress, self.verify, self.gpu, self.timings = progress, verify, gpu, timings
+
+    def timed(self, key: str):
+        """Context adding the seconds of its block to ``timings[key]``."""
+        return timed(self.timings, key)
 
     def measure(self, op, test, name, plan):
-        log.info("pass measurement %s (%d columns)", name, test.shape[1])
-        return measure(op, test, self.run, name, plan=plan, client=self.c_measure, progress=self.progress,
-                       verify=self.verify)
+        """``op @ test`` into ``run[name]`` (:func:`sketchla.measure`; timed as ``measure``)."""
+        log.info("measuring %s (%d columns)", name, test.shape[1])
+        with self.timed("measure"):
+            return measure(op, test, self.run, name, plan=plan, client=self.c_measure, progress=self.progress,
+                           verify=self.verify)
 
     def orth(self, measured, name, plan, previous=()):
-        """Stage ``name``: ``orth(measured ⊥ previous)`` in the plan's column chunks (module docstring)."""
+        """Stage ``name``: ``orth(measured ⊥ previous)`` in the plan's column chunks (module docstring;
+        timed as ``qr``)."""
+        with self.timed("qr"):
+            return self._orth(measured, name, plan, previous)
+
+    def _orth(self, measured, name, plan, previous):
         if not previous:
             return orthonormalize(self.run, sketch_rows(measured, plan.row_block), name, plan,
                                   client=self.c_linalg, verify=self.verify, gpu=self.gpu, col_chunk=plan.chunk)
@@ -91,10 +104,22 @@ class _Pass:
         return out
 
     def gram(self, left, right, row_block):
-        """``[left…]ᵀ [right…]`` (float64) over the stored arrays, streamed in one pass."""
-        return compute_host(inner(on_device(stored_columns(left, row_block), self.gpu),
-                                  on_device(stored_columns(right, row_block), self.gpu),
-                                  client=self.c_linalg, block_rows=row_block, gpu=self.gpu))
+        """``[left…]ᵀ [right…]`` (float64) over the stored arrays, streamed in one pass (timed as
+        ``thin_products``)."""
+        with self.timed("thin_products"):
+            return compute_host(inner(on_device(stored_columns(left, row_block), self.gpu),
+                                      on_device(stored_columns(right, row_block), self.gpu),
+                                      client=self.c_linalg, block_rows=row_block, gpu=self.gpu))
+
+
+@contextlib.contextmanager
+def timed(timings: dict, key: str):
+    """Add the seconds the block takes to ``timings[key]`` (a run's stage timings)."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
 
 
 def compute_host(x) -> np.ndarray:
@@ -102,7 +127,7 @@ def compute_host(x) -> np.ndarray:
     return np.asarray(asnumpy(x), dtype=np.float64)
 
 
-def seigh_passes(op, sizes, seed, test_kind, dt, plan, ctx: _Pass, timings: dict):
+def seigh_passes(op, sizes, seed, test_kind, dt, plan, ctx: _Pass):
     """The passes and the Rayleigh–Ritz step of SEIGH (module docstring).
 
     Returns ``(θ, U, V, Y)``: the ``n_O`` Ritz values of largest ``|θ|``, their
@@ -112,29 +137,19 @@ def seigh_passes(op, sizes, seed, test_kind, dt, plan, ctx: _Pass, timings: dict
     D = op.shape[0]
     q, b, krylov = sizes.passes, sizes.n_outer, sizes.method == "krylov"
     omega = TestMatrix((D, b), seed=seed, name="omega", kind=test_kind, dtype=dt)
-    t0 = time.perf_counter()
-    Y = [ctx.measure(op, omega, "Y0", plan)]
-    timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
-    V = []
+    Y, V = [ctx.measure(op, omega, "Y0", plan)], []
     for i in range(1, q + 1):
-        t0 = time.perf_counter()
-        V.append(ctx.orth(Y[-1], f"V{i - 1}", plan, previous=V if krylov and i > 1 else ()))
-        timings["qr"] = timings.get("qr", 0.0) + time.perf_counter() - t0
-        t0 = time.perf_counter()
+        V.append(ctx.orth(Y[-1], f"V{i - 1}", plan, previous=V if krylov else ()))
         Y.append(ctx.measure(op, V[-1], f"Y{i}", plan))
-        timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
         log.info("seigh: pass %d of %d measured", i, q)
     basis, images = (V, Y[1:]) if krylov else (V[-1:], Y[-1:])
-    t0 = time.perf_counter()
     T = ctx.gram(basis, images, plan.row_block)  # Vᵀ A V
-    timings["thin_products"] = timings.get("thin_products", 0.0) + time.perf_counter() - t0
-    t0 = time.perf_counter()
-    theta, U = ritz_eigh(T)
-    timings["core_solve"] = time.perf_counter() - t0
+    with ctx.timed("core_solve"):
+        theta, U = ritz_eigh(T)
     return theta[:b], U[:, :b], basis, images
 
 
-def ssvd_passes(op, sizes, seed, test_kind, dt, plan_L, plan_R, ctx: _Pass, timings: dict):
+def ssvd_passes(op, sizes, seed, test_kind, dt, plan_L, plan_R, ctx: _Pass):
     """The passes and the final projection of SSVD (module docstring).
 
     Returns ``(S, P_lazy, U_R, V, W_R)``: the ``n_O`` largest singular values of
@@ -144,31 +159,17 @@ def ssvd_passes(op, sizes, seed, test_kind, dt, plan_L, plan_R, ctx: _Pass, timi
     D_L, D_R = op.shape
     q, b, krylov = sizes.passes, sizes.n_outer, sizes.method == "krylov"
     omega = TestMatrix((D_R, b), seed=seed, name="omega", kind=test_kind, dtype=dt)
-    t0 = time.perf_counter()
-    Y = [ctx.measure(op, omega, "Y0", plan_L)]
-    timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
-    V = []
+    Y, V = [ctx.measure(op, omega, "Y0", plan_L)], []
     for i in range(1, q + 1):
-        t0 = time.perf_counter()
         P = ctx.orth(Y[-1], f"P{i - 1}", plan_L)
-        timings["qr"] = timings.get("qr", 0.0) + time.perf_counter() - t0
-        t0 = time.perf_counter()
         Z = ctx.measure(op.H, P, f"Z{i}", plan_R)
-        timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
-        t0 = time.perf_counter()
         V.append(ctx.orth(Z, f"V{i}", plan_R, previous=V if krylov else ()))
-        timings["qr"] = timings.get("qr", 0.0) + time.perf_counter() - t0
-        t0 = time.perf_counter()
         Y.append(ctx.measure(op, V[-1], f"Y{i}", plan_L))
-        timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
         log.info("ssvd: pass %d of %d measured", i, q)
     basis, images = (V, Y[1:]) if krylov else (V[-1:], Y[-1:])
-    t0 = time.perf_counter()
-    width = b * len(images)
-    P_lazy, R = tsqr(on_device(stored_columns(images, plan_L.row_block), ctx.gpu), client=ctx.c_linalg,
-                     block_rows=max(min(D_L, plan_L.row_block), width), gpu=ctx.gpu)
-    timings["qr"] = timings.get("qr", 0.0) + time.perf_counter() - t0
-    t0 = time.perf_counter()
-    U_R, S, W_Rh = scipy.linalg.svd(compute_host(R), full_matrices=False)
-    timings["core_solve"] = time.perf_counter() - t0
+    with ctx.timed("qr"):
+        P_lazy, R = tsqr(on_device(stored_columns(images, plan_L.row_block), ctx.gpu), client=ctx.c_linalg,
+                         block_rows=max(min(D_L, plan_L.row_block), b * len(images)), gpu=ctx.gpu)
+    with ctx.timed("core_solve"):
+        U_R, S, W_Rh = scipy.linalg.svd(compute_host(R), full_matrices=False)
     return S[:b], P_lazy, U_R[:, :b], basis, W_Rh[:b].T

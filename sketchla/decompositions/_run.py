@@ -15,6 +15,7 @@ import numpy as np
 
 from ..executor import run_schedulers
 from ._certificates import check_probes
+from ._passes import _Pass
 from ._stages import checksum_hint
 
 log = logging.getLogger(__name__)
@@ -27,13 +28,16 @@ def check_certificates(n_probes, residuals) -> tuple[int, bool]:
     return check_probes(n_probes), bool(residuals)
 
 
-def run_and_certify(run, result_cls, op, decompose, sketch_bytes: int, sizes, client, n_probes, residuals,
-                    progress, verify):
+def run_and_certify(run, result_cls, op, stages, sizes, sketch_bytes: int, *, seed, test_kind, dtype, chunk,
+                    client, n_probes, residuals, progress, verify, gpu):
     """The result of ``run`` (a :class:`~sketchla.store.RunStore`) with its certificates.
 
-    ``decompose(c_measure, c_linalg, timings)`` runs the stages and saves
-    stage ``core``; it is called only when the store has no valid core.
-    ``sketch_bytes`` sizes the scheduler choice (:func:`sketchla.executor.is_small`).
+    ``stages = (single_pass, multi_pass)``: the decomposition's stage functions
+    ``f(op, sizes, seed, test_kind, dtype, chunk, ctx)`` (``ctx`` a
+    :class:`._passes._Pass` on the resolved schedulers, timing its steps), the second for
+    ``passes ≥ 1``; the one that applies runs only when the store has no valid
+    stage ``core`` and saves it. ``sketch_bytes`` sizes the scheduler choice
+    (:func:`sketchla.executor.is_small`).
     """
     with run.lock(), checksum_hint(run):
         done = run.get_stage("core", verify=verify) is not None
@@ -45,7 +49,8 @@ def run_and_certify(run, result_cls, op, decompose, sketch_bytes: int, sizes, cl
         with run_schedulers(client, op, sketch_bytes) as (c_measure, c_linalg):
             if not done:
                 timings = dict(run.get_stage("timings") or {})
-                decompose(c_measure, c_linalg, timings)
+                ctx = _Pass(run, c_measure, c_linalg, progress, verify, gpu, timings)
+                stages[sizes.passes > 0](op, sizes, seed, test_kind, dtype, chunk, ctx)
                 run.set_stage("timings", timings)
                 log.info("%s done in %.1f s: %s", run.params["algorithm"], time.perf_counter() - t_start, timings)
                 result = result_cls.from_store(run, sizes.rank)

@@ -20,7 +20,6 @@ rank-``r`` part, and an a-posteriori error estimate is attached by default.
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 
@@ -30,7 +29,7 @@ from ..linalg import inner
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
 from ._core import seigh_core_cond
-from ._passes import _Pass, seigh_passes
+from ._passes import seigh_passes
 from ._run import check_certificates, run_and_certify
 from ._sizes import resolve_sizes
 from ._stages import orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
@@ -130,60 +129,49 @@ def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype
     n_probes, residuals = check_certificates(n_probes, residuals)
     run, seed, dt = start_run("seigh", (D, D), sizes, seed, dtype, test_kind, verify, store, gpu)
 
-    def decompose(c_measure, c_linalg, timings):
-        ctx = _Pass(run, c_measure, c_linalg, progress, verify, gpu)
-        if sizes.passes == 0:
-            _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings)
-        else:
-            _multi_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings)
-
-    result = run_and_certify(run, SEIGHResult, op, decompose, D * (sizes.n_inner or sizes.n_outer) * dt.itemsize,
-                             sizes, client, n_probes, residuals, progress, verify)
+    sketch_bytes = D * (sizes.n_inner or sizes.n_outer) * dt.itemsize
+    result = run_and_certify(run, SEIGHResult, op, (_single_pass, _multi_pass), sizes, sketch_bytes, seed=seed,
+                             test_kind=test_kind, dtype=dt, chunk=chunk, client=client, n_probes=n_probes,
+                             residuals=residuals, progress=progress, verify=verify, gpu=gpu)
     result._warn(stacklevel=3)
     return result
 
 
-def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings):
+def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx):
     """Paper Alg. 2 (module docstring): measure, QR, thin products, core; saves stage ``core``."""
     run, D, n_outer, n_inner = ctx.run, op.shape[0], sizes.n_outer, sizes.n_inner
     omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
     upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
     plan = sketch_plan(run, "Y", BlockPlan(chunk=chunk), D, D, n_inner)
-    t0 = time.perf_counter()
     # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
     Y = ctx.measure(op, omega, "Y", plan)
-    timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
 
-    t0 = time.perf_counter()
     # line 3: Q = qr(M_O), streamed into the store
-    Q = orthonormalize(run, sketch_rows(Y, plan.row_block, slice(0, n_outer)), "Q", plan,
-                       client=ctx.c_linalg, verify=ctx.verify, gpu=ctx.gpu)
-    timings["qr"] = time.perf_counter() - t0
+    with ctx.timed("qr"):
+        Q = orthonormalize(run, sketch_rows(Y, plan.row_block, slice(0, n_outer)), "Q", plan,
+                           client=ctx.c_linalg, verify=ctx.verify, gpu=ctx.gpu)
 
-    t0 = time.perf_counter()
-    rc, br = plan.thin_blocking(D, TILE_ROWS)
-    # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
-    M_I, ups_Q = inner(on_device(upsilon.to_dask(row_block=rc), ctx.gpu), [Y, Q], client=ctx.c_linalg,
-                       block_rows=br, gpu=ctx.gpu)
-    omega_Q = inner(on_device(omega.to_dask(row_block=rc), ctx.gpu), Q, client=ctx.c_linalg,
-                    block_rows=br, gpu=ctx.gpu)
-    timings["thin_products"] = time.perf_counter() - t0
+    with ctx.timed("thin_products"):
+        rc, br = plan.thin_blocking(D, TILE_ROWS)
+        # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
+        M_I, ups_Q = inner(on_device(upsilon.to_dask(row_block=rc), ctx.gpu), [Y, Q], client=ctx.c_linalg,
+                           block_rows=br, gpu=ctx.gpu)
+        omega_Q = inner(on_device(omega.to_dask(row_block=rc), ctx.gpu), Q, client=ctx.c_linalg,
+                        block_rows=br, gpu=ctx.gpu)
 
-    t0 = time.perf_counter()
     # lines 4-8: pseudoinverses by least squares, symmetric core, eigh
-    lam, U, conds = seigh_core_cond(M_I, ups_Q, omega_Q)
-    timings["core_solve"] = time.perf_counter() - t0
+    with ctx.timed("core_solve"):
+        lam, U, conds = seigh_core_cond(M_I, ups_Q, omega_Q)
     save_small(run, "core", {"eigenvalues": lam, "core_U": U}, depends=["Q"],
                info={"core_condition": [float(c) for c in conds]})
 
 
-def _multi_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings):
+def _multi_pass(op, sizes, seed, test_kind, dt, chunk, ctx):
     """``passes ≥ 1`` (:mod:`._passes`): passes, Rayleigh–Ritz, the Ritz vectors written as ``Q``."""
     run, D, b = ctx.run, op.shape[0], sizes.n_outer
     plan = sketch_plan(run, "Y0", BlockPlan(chunk=chunk), D, D, b)
-    theta, U, basis, images = seigh_passes(op, sizes, seed, test_kind, dt, plan, ctx, timings)
-    t0 = time.perf_counter()
-    store_product(run, "Q", basis, U, plan, client=ctx.c_linalg, gpu=ctx.gpu)  # Ritz vectors [V…] U
-    timings["ritz_vectors"] = time.perf_counter() - t0
+    theta, U, basis, images = seigh_passes(op, sizes, seed, test_kind, dt, plan, ctx)
+    with ctx.timed("ritz_vectors"):
+        store_product(run, "Q", basis, U, plan, client=ctx.c_linalg, gpu=ctx.gpu)  # Ritz vectors [V…] U
     save_small(run, "core", {"eigenvalues": theta, "core_U": np.eye(b), "ritz_U": U}, depends=["Q"],
                info={"basis": [a.basename for a in basis], "images": [a.basename for a in images]})

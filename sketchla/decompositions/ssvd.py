@@ -19,7 +19,6 @@ then ``Â = A V V*`` exactly (:mod:`._passes`): ``(2q+1)·n_O`` applications.
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 
@@ -29,7 +28,7 @@ from ..linalg import inner, matmul
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
 from ._core import ssvd_core_cond
-from ._passes import _Pass, ssvd_passes
+from ._passes import ssvd_passes
 from ._run import check_certificates, run_and_certify
 from ._sizes import resolve_sizes
 from ._stages import orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
@@ -66,22 +65,16 @@ def ssvd(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype=
     n_probes, residuals = check_certificates(n_probes, residuals)
     run, seed, dt = start_run("ssvd", (D_L, D_R), sizes, seed, dtype, test_kind, verify, store, gpu)
 
-    def decompose(c_measure, c_linalg, timings):
-        ctx = _Pass(run, c_measure, c_linalg, progress, verify, gpu)
-        if sizes.passes == 0:
-            _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings)
-        else:
-            _multi_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings)
-
     n = sizes.n_outer
     sketch_bytes = (D_L * (n + (sizes.n_inner or n)) + D_R * n) * dt.itemsize
-    result = run_and_certify(run, SSVDResult, op, decompose, sketch_bytes, sizes, client, n_probes, residuals,
-                             progress, verify)
+    result = run_and_certify(run, SSVDResult, op, (_single_pass, _multi_pass), sizes, sketch_bytes, seed=seed,
+                             test_kind=test_kind, dtype=dt, chunk=chunk, client=client, n_probes=n_probes,
+                             residuals=residuals, progress=progress, verify=verify, gpu=gpu)
     result._warn(stacklevel=3)
     return result
 
 
-def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings):
+def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx):
     """Paper Alg. 1 (module docstring): measure, QR, thin products, core; saves stage ``core``."""
     run, (D_L, D_R), n_outer, n_inner = ctx.run, op.shape, sizes.n_outer, sizes.n_inner
     gpu = ctx.gpu
@@ -91,50 +84,44 @@ def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings):
     plan = BlockPlan(chunk=chunk)
     plan_L = sketch_plan(run, "Y", plan, D_R, D_L, n_outer + n_inner)  # A Ω: D_L rows
     plan_R = sketch_plan(run, "Y_left", plan, D_L, D_R, n_outer)  # Aᵀ Υ_O: D_R rows
-    t0 = time.perf_counter()
     # Alg. 1 lines 1-3: (M_LO*)ᵀ = Aᵀ Υ_O and A [Ω_O, Ω_I]
     Y_left = ctx.measure(op.H, ups_outer, "Y_left", plan_R)
     Y = ctx.measure(op, omega, "Y", plan_L)
-    timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    Q = orthonormalize(run, sketch_rows(Y_left, plan_R.row_block), "Q", plan_R, client=ctx.c_linalg,
-                       verify=ctx.verify, gpu=gpu)  # line 4
-    P = orthonormalize(run, sketch_rows(Y, plan_L.row_block, slice(0, n_outer)), "P", plan_L,
-                       client=ctx.c_linalg, verify=ctx.verify, gpu=gpu)  # line 5
-    timings["qr"] = time.perf_counter() - t0
+    with ctx.timed("qr"):
+        Q = orthonormalize(run, sketch_rows(Y_left, plan_R.row_block), "Q", plan_R, client=ctx.c_linalg,
+                           verify=ctx.verify, gpu=gpu)  # line 4
+        P = orthonormalize(run, sketch_rows(Y, plan_L.row_block, slice(0, n_outer)), "P", plan_L,
+                           client=ctx.c_linalg, verify=ctx.verify, gpu=gpu)  # line 5
 
-    t0 = time.perf_counter()
     # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
-    (rc_L, br_L), (rc_R, br_R) = plan_L.thin_blocking(D_L, TILE_ROWS), plan_R.thin_blocking(D_R, TILE_ROWS)
-    M_I, ups_P = inner(on_device(ups_inner.to_dask(row_block=rc_L), gpu),
-                       [on_device(sketch_rows(Y, plan_L.row_block, slice(n_outer, n_outer + n_inner)), gpu), P],
-                       client=ctx.c_linalg, block_rows=br_L, gpu=gpu)
-    omega_I = on_device(omega.to_dask(row_block=rc_R)[:, n_outer:], gpu)
-    omega_Q = inner(omega_I, Q, client=ctx.c_linalg, block_rows=br_R, gpu=gpu)
-    timings["thin_products"] = time.perf_counter() - t0
+    with ctx.timed("thin_products"):
+        (rc_L, br_L), (rc_R, br_R) = plan_L.thin_blocking(D_L, TILE_ROWS), plan_R.thin_blocking(D_R, TILE_ROWS)
+        M_I, ups_P = inner(on_device(ups_inner.to_dask(row_block=rc_L), gpu),
+                           [on_device(sketch_rows(Y, plan_L.row_block, slice(n_outer, n_outer + n_inner)), gpu), P],
+                           client=ctx.c_linalg, block_rows=br_L, gpu=gpu)
+        omega_I = on_device(omega.to_dask(row_block=rc_R)[:, n_outer:], gpu)
+        omega_Q = inner(omega_I, Q, client=ctx.c_linalg, block_rows=br_R, gpu=gpu)
 
-    t0 = time.perf_counter()
-    U, S, Vh, conds = ssvd_core_cond(M_I, ups_P, omega_Q)  # lines 6-8
-    timings["core_solve"] = time.perf_counter() - t0
+    with ctx.timed("core_solve"):
+        U, S, Vh, conds = ssvd_core_cond(M_I, ups_P, omega_Q)  # lines 6-8
     save_small(run, "core", {"singular_values": S, "core_U": U, "core_Vh": Vh}, depends=["Q", "P"],
                info={"core_condition": [float(c) for c in conds]})
 
 
-def _multi_pass(op, sizes, seed, test_kind, dt, chunk, ctx, timings):
+def _multi_pass(op, sizes, seed, test_kind, dt, chunk, ctx):
     """``passes ≥ 1`` (:mod:`._passes`): passes, ``A V = P R``, the singular vectors written as ``P``, ``Q``."""
     run, (D_L, D_R), b = ctx.run, op.shape, sizes.n_outer
     plan = BlockPlan(chunk=chunk)
     plan_L = sketch_plan(run, "Y0", plan, D_R, D_L, b)  # A V: D_L rows
     plan_R = sketch_plan(run, "Z1", plan, D_L, D_R, b)  # A* P: D_R rows
-    S, P_lazy, U_R, basis, W_R = ssvd_passes(op, sizes, seed, test_kind, dt, plan_L, plan_R, ctx, timings)
-    t0 = time.perf_counter()
-    if run.get_stage("P") is None:  # left vectors (P U_R), from the lazy TSQR factor of A V
-        out = run.array("P", (D_L, b), chunks=(min(D_L, plan_L.row_block), min(b, plan_L.chunk)), dtype=dt)
-        matmul(P_lazy, U_R.astype(dt), out=out, client=ctx.c_linalg, block_rows=min(D_L, plan_L.row_block),
-               gpu=ctx.gpu)
-        run.set_stage("P", {"shape": [D_L, b]}, arrays=["P"])
-    store_product(run, "Q", basis, W_R, plan_R, client=ctx.c_linalg, gpu=ctx.gpu)  # right vectors V W_R
-    timings["singular_vectors"] = time.perf_counter() - t0
+    S, P_lazy, U_R, basis, W_R = ssvd_passes(op, sizes, seed, test_kind, dt, plan_L, plan_R, ctx)
+    with ctx.timed("singular_vectors"):
+        if run.get_stage("P") is None:  # left vectors (P U_R), from the lazy TSQR factor of A V
+            out = run.array("P", (D_L, b), chunks=(min(D_L, plan_L.row_block), min(b, plan_L.chunk)), dtype=dt)
+            matmul(P_lazy, U_R.astype(dt), out=out, client=ctx.c_linalg, block_rows=min(D_L, plan_L.row_block),
+                   gpu=ctx.gpu)
+            run.set_stage("P", {"shape": [D_L, b]}, arrays=["P"])
+        store_product(run, "Q", basis, W_R, plan_R, client=ctx.c_linalg, gpu=ctx.gpu)  # right vectors V W_R
     save_small(run, "core", {"singular_values": S, "core_U": np.eye(b), "core_Vh": np.eye(b)}, depends=["Q", "P"],
                info={"basis": [a.basename for a in basis]})

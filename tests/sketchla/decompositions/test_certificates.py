@@ -7,28 +7,10 @@ import pytest
 import sketchla as sk
 from sketchla import executor
 
+from _decompositions_helpers import Counting
 from spectra import exp_decay, poly_decay
 
 RUN = dict(client=False, dtype="float64", progress=False)
-
-
-class Counting:
-    """Dense operator as matmat/rmatmat that counts the columns it is applied to."""
-
-    def __init__(self, A):
-        self.A, self.columns = A, 0
-
-    def matmat(self, X):
-        self.columns += X.shape[1]
-        return self.A @ X
-
-    def rmatmat(self, X):
-        self.columns += X.shape[1]
-        return self.A.T @ X
-
-    def op(self, symmetric=False):
-        return sk.aslinearoperator(self.matmat, shape=self.A.shape, dtype="float64", rmatmat=self.rmatmat,
-                                   symmetric=symmetric)
 
 
 def _dense_eig(res):

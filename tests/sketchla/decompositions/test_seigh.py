@@ -6,19 +6,8 @@ import sketchla as sk
 from sketchla import grassmann as gm
 from sketchla.random import TestMatrix
 
+from _decompositions_helpers import Counting
 from spectra import exp_decay, low_rank_plus_noise, poly_decay, tail_energy
-
-
-class Counting:
-    """Dense symmetric operator as a callable that counts the columns it is applied to."""
-
-    def __init__(self, A):
-        self.A = A
-        self.columns = 0
-
-    def __call__(self, X):
-        self.columns += X.shape[1]
-        return self.A @ X
 
 
 def _dense_reference(A, n_O, n_I, seed, kind="gaussian"):

@@ -6,6 +6,8 @@ import scipy.sparse
 import sketchla as sk
 from sketchla.random import TestMatrix
 
+from _decompositions_helpers import Counting
+
 
 def _rect(m, n, decay, seed):
     rng = np.random.default_rng(seed)
@@ -13,19 +15,6 @@ def _rect(m, n, decay, seed):
     V, _ = np.linalg.qr(rng.standard_normal((n, min(m, n))))
     s = decay ** np.arange(min(m, n))
     return (U * s) @ V.T, s
-
-
-class Counting:
-    def __init__(self, A):
-        self.A, self.columns = A, 0
-
-    def matmat(self, X):
-        self.columns += X.shape[1]
-        return self.A @ X
-
-    def rmatmat(self, X):
-        self.columns += X.shape[1]
-        return self.A.T @ X
 
 
 def _dense_reference(A, n_O, n_I, seed):
