@@ -117,7 +117,7 @@ def run_method(method: str, A, kind: str, quick: bool):
                 res = sk.ssvd(op, **kw)
                 values, vectors = res.S, res.U
         t = res.timings
-        extra = {"certificate_seconds": t.get("certificate", 0.0),
+        extra = {"certificate_seconds": t.get("certificate", 0.0), "stage_seconds": t,
                  "decomposition_seconds": sum(v for k, v in t.items() if k not in ("certificate", "residuals")),
                  "tail_dominated_warning": any(w.category is sk.TailDominatedWarning for w in caught),
                  "estimated_rel_frobenius_error": res.error.relative_frobenius, "applications": res.applications,
@@ -176,6 +176,15 @@ def applicable(method: str, name: str) -> bool:
 
 
 def _rss_mib() -> float:
+    """Peak RSS of this process image, MiB: ``VmHWM`` (Linux; ``ru_maxrss`` would carry over the parent's
+    peak into a forked-and-exec'd child), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

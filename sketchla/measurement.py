@@ -107,8 +107,8 @@ def _measure_chunk(op, test, store_path, name, j, j0, j1, check_finite, xp_name,
         xp = _xp_from_name(xp_name)
         if isinstance(test, TestMatrix):
             X = test.block(slice(None), slice(j0, j1), xp=xp)
-        elif isinstance(test, zarr.Array):  # a stored basis: read only these columns' chunks
-            X = xp.asarray(test[:, j0:j1])
+        elif isinstance(test, zarr.Array):  # a stored basis: read only these columns' chunks, in the
+            X = xp.asarray(np.asfortranarray(test[:, j0:j1]))  # column-major layout test-matrix blocks have
         else:  # an in-memory block shipped with the task
             X = xp.asarray(test)
         Y = asnumpy(op.matmat(X)).astype(dtype, copy=False)

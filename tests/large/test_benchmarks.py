@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -89,3 +90,30 @@ def test_seigh_overhead_bad_arguments(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:
         mod.main(args + ["--out", str(tmp_path / "x.json")])
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_peers_quick_and_one_isolated_run(tmp_path):
+    """peers.py end to end at tiny sizes: every problem and method, the reference, the table's columns;
+    then one problem in fresh processes (the full run's mode, with per-method peak RSS)."""
+    mod = _load("peers")
+    out = tmp_path / "peers.json"
+    assert mod.main(["--quick", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert set(rep["problems"]) == {"sym", "heavy", "fast", "mlp"}
+    for name, prob in rep["problems"].items():
+        rows = prob["methods"]
+        assert ("dask" in rows) == (name in ("heavy", "fast"))
+        assert rows["ARPACK"]["time_ratio_to_arpack"] == 1.0 and rows["ARPACK"]["max_rel_err"] < 1e-6
+        for m, row in rows.items():
+            assert row["products"] > 0 and np.isfinite(row["max_rel_err"]) and 0 <= row["sin_max_angle"] <= 1, m
+        q2, rf = rows["sketchla q=2"], rows["sklearn it=2"]
+        assert q2["params"]["passes"] == 2 and q2["products"] - 10 <= rf["products"]  # 10: the certificate
+        assert 0 < q2["certificate_share"] < 1
+        if name != "mlp":  # the tiny MLP's top 20 are nearly tied: no order to compare
+            assert q2["max_rel_err"] < rows["sketchla q=0"]["max_rel_err"]
+    out2 = tmp_path / "iso.json"
+    assert mod.main(["--quick", "--isolate", "--problems", "fast", "--methods", "sketchla q=2", "ARPACK",
+                     "--out", str(out2)]) == 0
+    rows = json.loads(out2.read_text())["problems"]["fast"]["methods"]
+    assert rows["sketchla q=2"]["rss_peak_mib"] >= rows["sketchla q=2"]["rss_before_mib"] > 0

@@ -155,3 +155,18 @@ def test_seigh_passes_float32_accuracy():
     res = sk.seigh(A.astype(np.float32), 12, passes=3, seed=0, client=False, progress=False, n_probes=0)
     true = np.sort(eigs[np.argsort(-np.abs(eigs))][:5])
     np.testing.assert_allclose(np.sort(res.eigenvalues[:5]), true, rtol=2e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("algorithm", ["seigh", "ssvd"])
+def test_gpu_passes_match_cpu(tmp_path, algorithm):
+    """gpu=True: the passes' TSQRs (the lazy Krylov extension too), Gram and Ritz vectors on CuPy blocks
+    give the CPU result (float64)."""
+    A, *_ = exp_decay(300, R=1, q=0.2, seed=3, signs=algorithm == "seigh")
+    run = getattr(sk, algorithm)
+    cpu = run(A, 10, passes=2, store=tmp_path / "cpu", **RUN)
+    gpu = run(A, 10, passes=2, store=tmp_path / "gpu", gpu=True, **RUN)
+    key = "eigenvalues" if algorithm == "seigh" else "S"
+    np.testing.assert_allclose(getattr(gpu, key), getattr(cpu, key), rtol=1e-10, atol=1e-12)
+    vec = (lambda r: r.eigenvectors.compute()) if algorithm == "seigh" else (lambda r: r.U.compute())
+    _same_vectors(vec(gpu), vec(cpu), 1e-8)
