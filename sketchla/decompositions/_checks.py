@@ -22,17 +22,31 @@ def check_sizes(n_outer, n_inner, D: int) -> tuple[int, int]:
     return int(n_outer), int(n_inner)
 
 
-def check_seed(seed) -> int:
-    """A non-negative integer seed."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a non-negative integer")
-    return int(seed)
+def check_n_probes(n_probes, allow_zero: bool = True) -> int:
+    """The number of a-posteriori error probes: an int ``>= 0`` (``>= 1`` unless ``allow_zero``)."""
+    low = 0 if allow_zero else 1
+    if isinstance(n_probes, bool) or not isinstance(n_probes, numbers.Integral) or n_probes < low:
+        raise ValueError(f"n_probes={n_probes!r} must be an integer >= {low}")
+    return int(n_probes)
+
+
+def check_operator_id(operator_id):
+    """``None`` or a non-empty string naming the operator (see ``_stages.check_identity``)."""
+    if operator_id is not None and (not isinstance(operator_id, str) or not operator_id):
+        raise TypeError(f"operator_id must be a non-empty string or None, got {operator_id!r}")
+    return operator_id
+
+
+def check_flag(value, argname: str) -> bool:
+    """A ``True``/``False`` argument (NumPy booleans too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{argname} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_gpu(gpu) -> bool:
     """Validate a ``gpu=`` argument: a bool, and ``True`` only where CuPy sees a CUDA device."""
-    if not isinstance(gpu, (bool, np.bool_)):
-        raise TypeError(f"gpu must be True or False, got {gpu!r}")
+    check_flag(gpu, "gpu")
     if gpu and not backend.cupy_available():  # looked up at call time (tests patch it)
         raise ValueError("gpu=True needs CuPy and a CUDA device (pip install '.[gpu]'); "
                          "none is available in this process")

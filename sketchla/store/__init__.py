@@ -26,6 +26,9 @@ Modules, one job each:
 * ``lock.py`` -- the writer lock (:class:`StoreLockedError` while another live
   run holds it; stale locks of dead processes are taken over), behind a small
   interface so another kind of lock can replace it.
+* ``lifetime.py`` -- temporary stores that live as long as anything read from
+  them is referenced, and lazy reads that refuse missing chunks instead of
+  returning fill values.
 * ``atomic.py`` -- the atomic writes, renames and exclusive creates everything
   above is made of; ``errors.py`` -- the exceptions.
 """
@@ -36,6 +39,7 @@ from __future__ import annotations
 from .arrays import compressors as _compressors, write_every_chunk
 from .errors import StoreCorruptError, StoreLockedError, StoreMismatchError
 from .layout import json_default
+from .lifetime import keep_alive, lazy, open_temporary
 from .manifest import VERIFY_LEVELS, check_manifest, check_verify, chunk_manifest
 from .records import write_done_record
 from .run_store import RunStore
