@@ -61,7 +61,7 @@ from dask.diagnostics import ProgressBar
 # ``distributed`` is imported where a Client is needed: importing it costs about
 # half a second, which in-process runs (rules 3 and 5 without a Client) do not pay.
 
-__all__ = ["client_context", "get_client", "check_client", "LOCAL_SCHEDULERS", "PROCESSES",
+__all__ = ["client_context", "get_client", "check_client", "is_client", "LOCAL_SCHEDULERS", "PROCESSES",
            "run_schedulers", "compute", "run_graph", "run_task", "active_client", "blas_limit"]
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ PROCESSES = "processes"
 
 
 # --------------------------------------------------------------------------- runs
-def _is_client(client) -> bool:
+def is_client(client) -> bool:
     """A ``distributed.Client``, recognised without importing ``distributed`` when it is not loaded."""
     mod = sys.modules.get("distributed")
     return mod is not None and isinstance(client, mod.Client)
@@ -82,7 +82,7 @@ def _is_client(client) -> bool:
 def check_client(client, argname: str = "client"):
     """Validate a ``client=`` argument of a run (rules 1–5 of the module docstring) without
     connecting to or starting anything; ``TypeError``/``ValueError`` naming ``argname``."""
-    if client is None or client is False or _is_client(client):
+    if client is None or client is False or is_client(client):
         return client
     if isinstance(client, str):
         if client in LOCAL_SCHEDULERS or client == PROCESSES or "://" in client or ":" in client:

@@ -51,7 +51,7 @@ import warnings
 
 import numpy as np
 
-from .backend import asnumpy, check_float_dtype
+from .backend import asnumpy, check_flag, check_float_dtype
 from .blocking import BlockPlan
 from .executor import PROCESSES, check_client, client_context, run_graph, run_task
 from .graph_keys import key_prefix
@@ -59,6 +59,7 @@ from .operators import AdjointOperator, aslinearoperator
 from .operators.base import not_real
 from .random import TestMatrix
 from .store import RunStore, StoreMismatchError, check_verify, chunk_manifest, write_done_record, write_every_chunk
+from .store.layout import check_name
 
 __all__ = ["measure", "verify_operator", "NonFiniteMeasurementError", "OPERATOR_RTOL"]
 
@@ -221,6 +222,7 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
         raise TypeError(f"store must be a sketchla RunStore (RunStore.open(path, params)), got {type(store).__name__}")
     if store.mode == "r":
         raise PermissionError(f"store {store.path!r} was opened read-only; cannot measure into it")
+    check_name(name)
     if isinstance(test, TestMatrix):
         dtype = test.dtype
     elif isinstance(test, np.ndarray):
@@ -244,8 +246,7 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
         raise ValueError(f"xp={xp!r} must be 'numpy' or 'cupy'")
     level = check_verify(verify)
     for argname, flag in (("progress", progress), ("check_finite", check_finite), ("check_operator", check_operator)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{argname} must be True or False, got {flag!r}")
+        check_flag(flag, argname)
     if plan is None:
         plan = BlockPlan()
     elif not isinstance(plan, BlockPlan):

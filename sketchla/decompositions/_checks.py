@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
-
-from .. import backend
-
 
 def check_sizes(n_outer, n_inner, D: int) -> tuple[int, int]:
     """Validate ``1 ≤ n_outer ≤ n_inner ≤ D`` (paper Alg. 1/2 inputs)."""
@@ -35,19 +31,3 @@ def check_operator_id(operator_id):
     if operator_id is not None and (not isinstance(operator_id, str) or not operator_id):
         raise TypeError(f"operator_id must be a non-empty string or None, got {operator_id!r}")
     return operator_id
-
-
-def check_flag(value, argname: str) -> bool:
-    """A ``True``/``False`` argument (NumPy booleans too)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{argname} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def check_gpu(gpu) -> bool:
-    """Validate a ``gpu=`` argument: a bool, and ``True`` only where CuPy sees a CUDA device."""
-    check_flag(gpu, "gpu")
-    if gpu and not backend.cupy_available():  # looked up at call time (tests patch it)
-        raise ValueError("gpu=True needs CuPy and a CUDA device (pip install '.[gpu]'); "
-                         "none is available in this process")
-    return bool(gpu)

@@ -23,7 +23,7 @@ import os
 import dask.array as da
 import numpy as np
 
-from ..backend import check_float_dtype, on_device
+from ..backend import check_flag, check_float_dtype, check_gpu, on_device
 from ..blocking import BlockPlan
 from ..executor import check_client
 from ..graph_keys import token
@@ -31,7 +31,7 @@ from ..linalg import tsqr
 from ..measurement import verify_operator
 from ..random import check_kind, check_seed
 from ..store import RunStore, StoreMismatchError, check_verify, open_temporary
-from ._checks import check_flag, check_gpu, check_n_probes, check_operator_id, check_sizes
+from ._checks import check_n_probes, check_operator_id, check_sizes
 
 log = logging.getLogger(__name__)
 
