@@ -87,7 +87,8 @@ def test_run_sigkilled_at_half_resumes_only_missing_chunks(tmp_path, reference, 
     with caplog.at_level(logging.WARNING, logger="sketchla.store"):
         res = _seigh(store, tmp_path / "log2")
     assert "stale lock" in caplog.text  # ... and taken over, since its owner is dead
-    assert h.calls_to_columns(tmp_path / "log2") == sorted(set(range(N)) - done)  # only the missing ones
+    # only the missing ones, and the first recorded column again: the operator check
+    assert h.calls_to_columns(tmp_path / "log2") == sorted([*(set(range(N)) - done), min(done)])
     assert np.array_equal(res.eigenvalues, reference[0])
     assert RunStore.open(store, mode="r").lock_owner() is None
 
@@ -300,40 +301,51 @@ def test_disk_full_gives_clear_error_and_records_nothing_unwritten(tmp_path, ref
     for j in done:  # what is recorded is exactly what an undisturbed run measured
         assert np.array_equal(ro["Y"][:, j], ref[:, j])
     res = _seigh(store, tmp_path / "log2")
-    assert h.calls_to_columns(tmp_path / "log2") == sorted(set(range(N)) - done)
+    assert h.calls_to_columns(tmp_path / "log2") == sorted([*(set(range(N)) - done), min(done)])  # + the check
     assert np.array_equal(res.eigenvalues, reference[0])
 
 
-def _permissions_enforced(tmp):
-    """False for root with CAP_DAC_OVERRIDE, which writes through read-only permissions."""
-    d = os.path.join(tmp, "ro-probe")
-    os.mkdir(d, 0o500)
-    try:
-        open(os.path.join(d, "x"), "w").close()
-    except PermissionError:
-        return True
-    finally:
-        os.chmod(d, 0o700)
-    return False
-
-
 def test_read_only_store_gives_clear_error_and_is_untouched(tmp_path, interrupted):
-    if not _permissions_enforced(tmp_path):
-        pytest.skip("this user writes through read-only permissions (root)")
+    """A store on a read-only file system (simulated: file modes do not bind root, who runs CI)."""
     store, _, _ = interrupted
     before = h.snapshot(store)
-    modes = {}
-    for root, dirs, files in os.walk(store):
-        for p in [root] + [os.path.join(root, f) for f in files]:
-            modes[p] = os.stat(p).st_mode
-            os.chmod(p, modes[p] & 0o555)
-    try:
-        with pytest.raises(PermissionError, match="not writable"):
+    with h.read_only_fs(store):
+        with pytest.raises(PermissionError, match=r"store path .* is not writable \(no write permission on"):
             _seigh(store, tmp_path / "log")
-        assert h.snapshot(store) == before
-    finally:
-        for p, m in modes.items():
-            os.chmod(p, m)
+        with pytest.raises(PermissionError, match="not writable"):
+            RunStore.open(store, mode="r+")
+        assert RunStore.open(store, mode="r").done_keys("Y") == {str(j) for j in h.done_chunks(store)}
+    assert h.snapshot(store) == before
+    assert not os.path.exists(tmp_path / "log") or os.listdir(tmp_path / "log") == []
+
+
+def test_store_whose_writes_fail_gives_clear_error_and_records_nothing(tmp_path, interrupted):
+    """The permission check says writable, every write then fails (EROFS): a clear error naming the
+    store before any chunk is measured; the store is untouched."""
+    store, missing, done = interrupted
+    before = h.snapshot(store)
+    with h.read_only_fs(store, access_says_writable=True):
+        with pytest.raises(OSError, match=rf"Read-only file system: '{store}") as ei:
+            _seigh(store, tmp_path / "log")
+        assert ei.value.errno == errno.EROFS
+    assert h.snapshot(store) == before
+    assert h.calls_to_columns(tmp_path / "log") == [done[0]]  # only the operator check ran
+
+
+def test_chunk_writes_that_fail_record_nothing(tmp_path, interrupted, reference):
+    """Only the sketch's data is unwritable (EROFS): the measurement fails naming the store, the
+    chunk is not recorded as done, and a later run with a writable store completes it."""
+    store, missing, done = interrupted
+    Y_before = h.snapshot(os.path.join(store, "Y"))
+    with h.read_only_fs(os.path.join(store, "Y", "c"), access_says_writable=True):
+        with pytest.raises(OSError, match="Read-only file system") as ei:
+            _seigh(store, tmp_path / "log1")
+    notes = "\n".join(ei.value.__notes__)
+    assert f"run store {str(store)!r} could not be written" in notes and "not recorded as complete" in notes
+    assert h.done_chunks(store) == set(done) and h.snapshot(os.path.join(store, "Y")) == Y_before
+    res = _seigh(store, tmp_path / "log2")
+    assert h.calls_to_columns(tmp_path / "log2") == sorted([missing, done[0]])  # + the operator check
+    assert np.array_equal(res.eigenvalues, reference[0])
 
 
 # --------------------------------------------------------------------------- two runs at once
@@ -349,7 +361,8 @@ def test_second_run_on_a_store_in_use_is_refused(tmp_path, reference):
         measure(h.A, h.omega(), RunStore.open(store, mode="r+"), "Y", client="sync", progress=False)
     with pytest.raises(StoreLockedError, match="would delete a store in use"):
         RunStore.open(store, {"x": 1}, mode="w")
-    assert not os.path.exists(tmp_path / "log2") or os.listdir(tmp_path / "log2") == []
+    # the refused run measured nothing: one column for the operator check (read-only), before the lock
+    assert len(h.calls_to_columns(tmp_path / "log2")) == 1
     out = h.finish(proc, result)
     assert out["ok"] and np.array_equal(out["eigenvalues"], reference[0])
     assert h.calls_to_columns(tmp_path / "log1") == list(range(N))  # the owner was not disturbed
