@@ -148,7 +148,7 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
 
     Parameters
     ----------
-    A : zarr.Array or dask.array.Array, shape (D, n), D ≥ n, float32/float64
+    A : zarr.Array, dask.array.Array or NumPy/CuPy array, shape (D, n), D ≥ n, float32/float64
         Read one row block at a time (a Zarr chunking of (rows, col_chunk) is
         fine; a band then touches several chunks).
     out : None, str/PathLike or zarr.Array, optional
@@ -195,7 +195,7 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
     R : numpy/cupy ndarray, n×n upper triangular with diag(R) ≥ 0, in A's
         dtype (accumulated in float64), Q R ≈ A.
     """
-    src = _Source(A, "A", gpu=gpu)
+    src = _Source(A, "A", allow_memory=True, gpu=gpu)
     D, n = src.shape
     if n < 1 or D < 1:
         raise ValueError(f"A must be non-empty, got shape {src.shape}")
