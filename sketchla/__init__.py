@@ -29,6 +29,13 @@ _LAZY = {
     "ssvd": "sketchla.decompositions",
     "open_result": "sketchla.decompositions",
     "measure": "sketchla.measure",
+    "RecipeOperator": "sketchla.operators",
+    "clear_recipe_cache": "sketchla.operators",
+    "client_context": "sketchla.cluster",
+    "get_client": "sketchla.cluster",
+    "json_default": "sketchla.store",
+    "get_array_module": "sketchla.backend",
+    "TestMatrix": "sketchla.random",
 }
 _SUBMODULES = {
     "backend", "cluster", "decompositions", "grassmann", "linalg", "measure",
