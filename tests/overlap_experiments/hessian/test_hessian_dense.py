@@ -7,10 +7,8 @@ pytest.importorskip("curvlinops")
 
 from overlap_experiments import hessian  # noqa: E402
 
-from _hessian_reference import dense_hessian  # noqa: E402  (a plain name: see conftest.py)
 
-
-def test_exact_hessian_matches_autograd(tiny_model, tiny_sample):
+def test_exact_hessian_matches_autograd(tiny_model, tiny_sample, dense_hessian):
     X, y = tiny_sample
     ref = dense_hessian(tiny_model, X, y)
     op = hessian.HessianOperator(tiny_model, X, y, dtype="float64", block=7)
@@ -21,7 +19,7 @@ def test_exact_hessian_matches_autograd(tiny_model, tiny_sample):
     assert np.linalg.eigvalsh(ref).min() < -1e-6  # indefinite: not a Gauss-Newton matrix
 
 
-def test_exact_eigh_sorted_by_magnitude_matches_numpy(tiny_model, tiny_sample):
+def test_exact_eigh_sorted_by_magnitude_matches_numpy(tiny_model, tiny_sample, dense_hessian):
     X, y = tiny_sample
     H = dense_hessian(tiny_model, X, y)
     vals, vecs = hessian.exact_eigh(H, k_max=10, dtype="float64")
@@ -47,7 +45,7 @@ def test_time_hvp_is_positive(tiny_model, tiny_sample):
     assert 0 < hessian.time_hvp(op, n=4) < 10
 
 
-def test_lanczos_top_agrees_with_the_full_eigendecomposition(tiny_model, tiny_sample):
+def test_lanczos_top_agrees_with_the_full_eigendecomposition(tiny_model, tiny_sample, dense_hessian):
     H = dense_hessian(tiny_model, *tiny_sample)
     vals, vecs = hessian.exact_eigh(H, k_max=4, dtype="float64")
     lv, lq = hessian.lanczos_top(H, 4, seed=0)

@@ -9,8 +9,6 @@ pytest.importorskip("curvlinops")
 
 from overlap_experiments.hessian import HessianOperator, resolve_device  # noqa: E402
 
-from _hessian_reference import dense_hessian  # noqa: E402  (a plain name: see conftest.py)
-
 
 def _tiny():
     """A conv + linear net with D = 3·2·3·3+2 + 2·4·4·3+3 = 56 + 99 = 155 parameters (float64)."""
@@ -24,7 +22,7 @@ def _tiny():
 
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 2e-5)])
-def test_vectorize_true_and_false_match_dense_hessian(dtype, rtol):
+def test_vectorize_true_and_false_match_dense_hessian(dtype, rtol, dense_hessian):
     model, X, y = _tiny()
     H = dense_hessian(model, X, y)
     D = H.shape[0]
@@ -75,7 +73,7 @@ def test_pickled_operator_applies_the_same():
     np.testing.assert_allclose(op2.matmat(V), R, rtol=1e-12, atol=1e-14)
 
 
-def test_hvp_operator_matches_dense(tiny_model, tiny_sample):
+def test_hvp_operator_matches_dense(tiny_model, tiny_sample, dense_hessian):
     X, y = tiny_sample
     ref = dense_hessian(tiny_model, X, y)
     rng = np.random.default_rng(0)

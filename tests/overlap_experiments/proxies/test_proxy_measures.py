@@ -19,40 +19,28 @@ def tiny():
     return model, X, y
 
 
-def _flat_loss(model, X, y):
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-    sizes = [p.numel() for p in model.parameters()]
-
-    def f(t):
-        params = {n: v.reshape(s) for n, v, s in zip(names, torch.split(t, sizes), shapes)}
-        return nn.functional.cross_entropy(torch.func.functional_call(model, params, (X.double(),)), y)
-
-    theta = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double()
-    return f, theta
+def _flat_loss(functional, model, X, y):
+    """``(f, θ)``: the mean cross-entropy on (X, y) as a function of the flat float64 parameters."""
+    theta, out = functional(model)
+    return (lambda t: nn.functional.cross_entropy(out(t, X.double()), y)), theta.double()
 
 
-def test_h2_diagonal_is_squared_hessian_column_norms(tiny):
+def test_h2_diagonal_is_squared_hessian_column_norms(tiny, functional):
     model, X, y = tiny
-    f, theta = _flat_loss(model.double(), X, y)
+    f, theta = _flat_loss(functional, model.double(), X, y)
     H = torch.autograd.functional.hessian(f, theta).numpy()
     model.float()
     got = px.h2_diagonal(model, X, y, block=7)
     np.testing.assert_allclose(got, np.diag(H @ H), rtol=1e-4, atol=1e-7)
 
 
-def test_ggn_diagonal_matches_jacobian_formula(tiny):
+def test_ggn_diagonal_matches_jacobian_formula(tiny, functional):
     """G = Jᵀ (∂²ℓ/∂z²) J summed over samples, for mean cross-entropy."""
     model, X, y = tiny
-    model.double()
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-    sizes = [p.numel() for p in model.parameters()]
-    theta = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    theta, out = functional(model.double())
 
     def logits(t):
-        params = {n: v.reshape(s) for n, v, s in zip(names, torch.split(t, sizes), shapes)}
-        return torch.func.functional_call(model, params, (X.double(),))
+        return out(t, X.double())
 
     J = torch.autograd.functional.jacobian(logits, theta)  # (N, C, D)
     p = torch.softmax(logits(theta), 1)
@@ -65,9 +53,9 @@ def test_ggn_diagonal_matches_jacobian_formula(tiny):
     np.testing.assert_allclose(px.ggn_diagonal(model, X, y, block=10), torch.diag(G).numpy(), rtol=1e-4, atol=1e-8)
 
 
-def test_sam_deltas_brute_force(tiny):
+def test_sam_deltas_brute_force(tiny, functional):
     model, X, y = tiny
-    f, theta = _flat_loss(model.double(), X, y)
+    f, theta = _flat_loss(functional, model.double(), X, y)
     t = theta.clone().requires_grad_(True)
     L0 = f(t)
     (g,) = torch.autograd.grad(L0, t)
