@@ -3,5 +3,5 @@
 One pipeline (:mod:`.pipeline`) for the four problems of paper Table 1
 (:mod:`.problems`), the synthetic Grassmannian study (:mod:`.synthetic`) and
 the overlap proxies (:mod:`.proxies`); the command is :mod:`.cli`. The map of
-the package is ``docs/EXPERIMENTS_ARCHITECTURE.md``.
+the package is ``docs/ARCHITECTURE.md` (section "overlap_experiments")`.
 """
