@@ -21,6 +21,7 @@ def _tiny():
     return model.double(), X.double(), y
 
 
+@pytest.mark.slow  # a dense Hessian by 7030 products per dtype (~10 s in float64)
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 2e-5)])
 def test_vectorize_true_and_false_match_dense_hessian(dtype, rtol, dense_hessian):
     model, X, y = _tiny()

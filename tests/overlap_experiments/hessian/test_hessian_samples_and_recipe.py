@@ -45,6 +45,7 @@ def test_stored_sample_holds_the_samples_and_is_reused(tmp_path, digits):
     assert again["digest_X"] == other["digest_X"] == file_digest(tmp_path / "test_X.npy")
 
 
+@pytest.mark.slow  # trains a checkpoint and builds the Hessian twice (~4 s)
 def test_recipe_operator_builds_the_same_hessian(tmp_path, mnist_checkpoint, digits):
     prob = problems.get("mnist16")
     sample = hessian.store_sample(digits, "test", IDX, tmp_path)

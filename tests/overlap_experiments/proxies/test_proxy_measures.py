@@ -25,6 +25,7 @@ def _flat_loss(functional, model, X, y):
     return (lambda t: nn.functional.cross_entropy(out(t, X.double()), y)), theta.double()
 
 
+@pytest.mark.slow  # every Hessian column by autograd (~3 s)
 def test_h2_diagonal_is_squared_hessian_column_norms(tiny, functional):
     model, X, y = tiny
     f, theta = _flat_loss(functional, model.double(), X, y)
