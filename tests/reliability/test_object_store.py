@@ -8,10 +8,8 @@ renews its lease, damaged objects found, a distributed run (``LocalCluster``,
 and a scheduler and workers started as separate ``dask`` processes) writing
 one store, and clear errors naming the URL before any work.
 """
-import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -222,34 +220,34 @@ def test_local_cluster_processes_write_one_s3_store(s3, cluster, reference):
 
 
 @pytest.mark.slow
-def test_scheduler_and_workers_as_separate_processes(s3, tmp_path, reference):
+def test_scheduler_and_workers_as_separate_processes(s3, reference):
     """``dask scheduler`` and two ``dask worker`` processes (as on several hosts) write one S3 store."""
-    env = {**subprocess_env(), "PYTHONPATH": os.pathsep.join([h.ROOT, os.environ.get("PYTHONPATH", "")])}
-    sched_file = str(tmp_path / "scheduler.json")
+    from _s3server import free_port
+
+    env = {**subprocess_env(), "DASK_DISTRIBUTED__LOGGING__DISTRIBUTED": "error",
+           "PYTHONPATH": os.pathsep.join([h.ROOT, os.environ.get("PYTHONPATH", "")])}
+    address = f"tcp://127.0.0.1:{free_port()}"
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                               "--port", "0", "--dashboard-address", ":0", "--scheduler-file", sched_file],
+                               "--port", address.rsplit(":", 1)[1], "--dashboard-address", ":0"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
-        h.wait_for(lambda: os.path.exists(sched_file), proc=procs[0], what="the scheduler file", timeout=60)
-        for i in range(2):
+        for _ in range(2):
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", sched_file,
-                 "--nthreads", "1", "--nworkers", "1", "--no-dashboard", "--name", f"w{i}"],
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers", "1",
+                 "--no-dashboard", "--host", "127.0.0.1"],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        with open(sched_file) as f:
-            address = json.load(f)["address"]
         from distributed import Client
 
         with Client(address, timeout=60) as c:
             c.wait_for_workers(2, timeout=60)
             pids = set(c.run(os.getpid).values())
         assert len(pids) == 2 and os.getpid() not in pids
-        res = _seigh(s3, client=address)  # client="tcp://...": the README's --scheduler set-up
+        res = _seigh(s3, client=address)  # client="tcp://...": the README's multi-host set-up
         assert np.array_equal(res.eigenvalues, reference[0])
         assert res.store.verify("full") == {}
     finally:
         for p in reversed(procs):
-            p.send_signal(signal.SIGINT)
+            p.terminate()
         for p in reversed(procs):
             try:
                 p.wait(20)
