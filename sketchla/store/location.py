@@ -324,10 +324,11 @@ class FsspecLocation:
         try:
             return fsspec.get_filesystem_class(self.protocol)
         except ImportError as exc:
-            pkg = _PACKAGES.get(self.protocol, "the fsspec filesystem package for it")
-            raise ImportError(
-                f"store URL {str(self.url)!r}: no filesystem for '{self.protocol}://' is installed "
-                f"({exc}); install {pkg} (pip install 'sketchla[cloud]', or 'sketchla[s3]' for S3)") from exc
+            pkg = _PACKAGES.get(self.protocol)
+            hint = (f"pip install 'sketchla[{'s3' if pkg == 's3fs' else 'cloud'}]' (or {pkg})" if pkg
+                    else "install the fsspec filesystem package for it")
+            raise ImportError(f"store URL {str(self.url)!r}: no filesystem for '{self.protocol}://' is installed "
+                              f"({exc}); {hint}") from exc
         except ValueError as exc:
             raise ValueError(f"store URL {str(self.url)!r}: no fsspec filesystem knows the scheme "
                              f"'{self.protocol}://' ({exc})") from exc
@@ -337,8 +338,11 @@ class FsspecLocation:
         if self._fs is None:
             import fsspec
 
+            # no listing cache: records are written by other processes (workers), and a cached
+            # listing would hide them (a stale size or existence) from this one
+            opts = {"use_listings_cache": False, **self.storage_options}
             with self.errors("connecting"):
-                fs, root = fsspec.core.url_to_fs(str(self.url), **self.storage_options)
+                fs, root = fsspec.core.url_to_fs(str(self.url), **opts)
             self._fs, self.root = fs, root.rstrip("/")
         return self._fs
 
@@ -570,12 +574,43 @@ class FsspecLocation:
                 return None
 
     def size_crc32(self, rel: str) -> tuple[int, int] | None:
+        """``(size, crc32)`` of one object, ``None`` if it does not exist.
+
+        On S3 the CRC-32 that S3 computed and stored when the object was
+        uploaded (botocore sends one with every PUT, and S3 checks it) is read
+        with the object's metadata (``HEAD``, ``ChecksumMode=ENABLED``): no data
+        is transferred, and a changed object has a changed checksum. Where
+        there is none (other servers, older clients, multipart uploads) the
+        object is read and its CRC-32 computed here.
+        """
         with self.errors():
+            if self.conditional_writes:
+                got = self._s3_stored_crc32(rel)
+                if got is not None:
+                    return None if got == "missing" else got
             try:
                 data = self.fs.cat_file(self.join(rel))
             except FileNotFoundError:
                 return None
         return len(data), zlib.crc32(data)
+
+    def _s3_stored_crc32(self, rel: str):
+        """``(size, crc32)`` from S3's stored full-object CRC-32, ``"missing"`` for no
+        object, ``None`` where S3 holds no such checksum for it."""
+        import base64
+
+        bucket, key, _ = self.fs.split_path(self.join(rel))
+        try:
+            head = self.fs.call_s3("head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except FileNotFoundError:
+            return "missing"
+        value = head.get("ChecksumCRC32")
+        if not value or "-" in value or head.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT":
+            return None
+        try:
+            return int(head["ContentLength"]), int.from_bytes(base64.b64decode(value), "big")
+        except (KeyError, ValueError, TypeError):
+            return None
 
 
 async def _s3_get(fs, bucket: str, key: str):

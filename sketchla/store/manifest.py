@@ -11,7 +11,9 @@ stage wrote (see ``records.py``, where manifests are stored).
 them (missing, truncated or extended files; microseconds per chunk),
 ``verify="full"`` also re-reads them and compares the CRC-32 (any changed
 byte). On object storage (a store at a URL, ``location.py``) the sizes come
-from one listing of the array's objects and the CRCs from reading them.
+from one listing of the array's objects and the CRCs from the store: on S3
+the CRC-32 it computed and checked at upload (read with the object's
+metadata), elsewhere by reading the object.
 
 Manifests are read from the store and so are untrusted: an entry whose key is
 not a chunk key inside the array (``../../etc/passwd``, an absolute path) or

@@ -309,6 +309,7 @@ def test_bad_endpoint_credentials_bucket_give_clear_errors_before_any_work(s3, t
 
 @pytest.mark.skipif(__import__("importlib").util.find_spec("gcsfs") is not None, reason="gcsfs is installed here")
 def test_scheme_without_its_filesystem_installed():
-    with pytest.raises(ImportError, match=r"store URL 'gs://bucket/run': no filesystem for 'gs://' is installed.*gcsfs"):
+    with pytest.raises(ImportError, match=r"store URL 'gs://bucket/run': no filesystem for 'gs://' is installed.*"
+                                          r"pip install 'sketchla\[cloud\]' \(or gcsfs\)"):
         sk.seigh(h.A, h.N_OUTER, h.N_INNER, store="gs://bucket/run", client="sync", **h.RUN)
     assert store_path("s3://b/r") == "s3://b/r"
