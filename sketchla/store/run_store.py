@@ -293,7 +293,9 @@ class RunStore:
             yield self
 
     def lock_owner(self) -> dict | None:
-        """The owner ``{pid, host, since, ...}`` of the store's lock, or ``None`` if unlocked."""
+        """The owner ``{pid, host, since, ...}`` of the store's lock (on object storage also
+        ``expires``, ``lease_seconds``), or ``None`` if unlocked;
+        :class:`~sketchla.store.StoreLockCorruptError` naming the record if it is malformed."""
         return writer_lock(self.location).owner()
 
     @staticmethod

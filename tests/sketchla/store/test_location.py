@@ -94,3 +94,51 @@ def test_a_run_through_fsspec_memory_filesystem(tmp_path):
     assert s.verify_done("Y") == {"3": f"Y/c/0/3 has {n - 1} bytes, {n} were written"}
     RunStore.delete(url)
     assert not fs.exists(s.location.join())
+
+
+def _memory_store(tmp_path, name):
+    return f"memory://sketchla-tests/{os.getpid()}-{tmp_path.name}/{name}"
+
+
+def test_lease_expiry_takeover_and_loss(tmp_path, monkeypatch, caplog):
+    """The lease on the generic path: an expired record is taken over, a live one refused,
+    and a lease taken from a run while it holds it is reported when the run gives it back."""
+    import json
+    import logging
+    import time
+
+    import fsspec
+
+    from sketchla.store.lease import RECORD
+
+    monkeypatch.setenv("SKETCHLA_LEASE_SECONDS", "0.4")
+    url = _memory_store(tmp_path, "lease")
+    s = RunStore.open(url, {"seed": 0})
+    fs, rec = fsspec.filesystem("memory"), s.location.join(RECORD)
+
+    def plant(expires, token="t" * 32):
+        owner = {"pid": 4242, "host": "elsewhere.example", "since": "then", "token": token,
+                 "lease_seconds": 0.4, "expires": expires}
+        fs.pipe_file(rec, json.dumps({"attributes": {"sketchla_lock": owner}, "zarr_format": 3,
+                                      "node_type": "group"}).encode())
+
+    plant(time.time() + 30)
+    with pytest.raises(StoreLockedError, match=r"pid 4242 on host 'elsewhere.example'.*lease runs until"):
+        with s.lock():
+            pass
+    plant(time.time() - 1)  # its owner stopped renewing it
+    with caplog.at_level(logging.WARNING, logger="sketchla.store"):
+        with s.lock():
+            assert s.lock_owner()["pid"] == os.getpid()
+            time.sleep(0.5)  # longer than the lease: the heartbeat keeps it
+            assert s.lock_owner()["pid"] == os.getpid() and s.lock_owner()["beats"] >= 1
+    assert "taking over the expired lease of pid 4242" in caplog.text and s.lock_owner() is None
+    with pytest.raises(StoreLockedError, match="this run lost its lease while it ran"):
+        with s.lock():
+            plant(time.time() + 30, token="u" * 32)  # another run took it (as after a stall)
+            time.sleep(0.3)
+    assert s.lock_owner()["token"] == "u" * 32  # the other run's lock is left alone
+    with pytest.raises(ValueError, match="SKETCHLA_LEASE_SECONDS"):
+        monkeypatch.setenv("SKETCHLA_LEASE_SECONDS", "soon")
+        with RunStore.open(_memory_store(tmp_path, "other"), {"seed": 0}).lock():
+            pass
