@@ -35,10 +35,12 @@ Modules, one job each:
   a lease with an owner, a heartbeat and an expiry, taken with conditional
   writes where the store offers them.
 * ``location.py`` -- where the store lives: a local directory or an fsspec URL
-  with ``storage_options`` (:func:`~sketchla.store.location.resolve`); clear
-  errors for a missing filesystem, an unreachable endpoint, missing
-  credentials or bucket; :class:`StoreURL`, the path string that carries the
-  options to worker processes.
+  with ``storage_options`` (:func:`~sketchla.store.location.resolve`);
+  :class:`StoreURL`, the path string that carries the options to worker
+  processes. ``objectstore.py`` -- the URL side: objects, listings, S3's
+  conditional writes and stored CRC-32s, and clear errors (naming the URL)
+  for a missing filesystem, an unreachable endpoint, missing credentials or
+  bucket. ``outputs.py`` -- Zarr ``out=`` arrays at URLs (``tsqr``).
 * ``atomic.py`` -- the atomic writes, renames and exclusive creates everything
   above is made of; ``errors.py`` -- the exceptions.
 """
