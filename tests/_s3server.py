@@ -68,7 +68,7 @@ class S3:
     def fs(self):
         import s3fs
 
-        return s3fs.S3FileSystem(skip_instance_cache=True, **self.options)
+        return s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False, **self.options)
 
 
 @pytest.fixture(scope="module")

@@ -37,9 +37,9 @@ def _seigh(s3, name="run", log=None, **kw):
                     client=kw.pop("client", "sync"), **{**h.RUN, **kw})
 
 
-def _done(s3, name="run"):
+def _done(s3, name="run", fs=None):
     """Chunks of Y with a completion record in the bucket."""
-    fs = s3.fs()
+    fs = fs or s3.fs()
     prefix = f"{s3.bucket}/{name}/_done/Y/"
     try:
         objs = fs.find(prefix)
@@ -115,8 +115,9 @@ def test_killed_run_is_taken_over_after_its_lease_expires(s3, tmp_path, referenc
     store over once it expired, computes only the missing chunks and gives the identical result."""
     lease = 2.0
     monkeypatch.setenv("SKETCHLA_LEASE_SECONDS", str(lease))
-    proc, _ = _start_child(tmp_path, s3, tmp_path / "log1", sleep=0.1, lease=lease)
-    h.wait_for(lambda: len(_done(s3)) >= N // 2, proc=proc, what="half of the chunks", timeout=120)
+    proc, _ = _start_child(tmp_path, s3, tmp_path / "log1", sleep=0.3, lease=lease)
+    fs = s3.fs()  # one client, polled (a listing takes milliseconds; the child's chunks 0.3 s each)
+    h.wait_for(lambda: len(_done(s3, fs=fs)) >= N // 2, proc=proc, what="half of the chunks", timeout=120)
     h.sigkill(proc)
     done = _done(s3)
     assert N // 2 <= len(done) < N
@@ -141,7 +142,8 @@ def test_second_run_is_refused_while_the_first_renews_its_lease(s3, tmp_path, re
     lease = 0.6
     monkeypatch.setenv("SKETCHLA_LEASE_SECONDS", str(lease))
     proc, result = _start_child(tmp_path, s3, tmp_path / "log1", sleep=0.25, lease=lease)
-    h.wait_for(lambda: len(_done(s3)) >= 1, proc=proc, what="a measured chunk", timeout=120)
+    fs = s3.fs()
+    h.wait_for(lambda: len(_done(s3, fs=fs)) >= 1, proc=proc, what="a measured chunk", timeout=120)
     with pytest.raises(StoreLockedError, match=rf"being written by another run: pid {proc.pid}"):
         _seigh(s3)
     time.sleep(2 * lease)  # longer than the lease: only the heartbeat keeps it
