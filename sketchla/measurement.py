@@ -58,7 +58,9 @@ from .graph_keys import key_prefix
 from .operators import AdjointOperator, aslinearoperator
 from .operators.base import not_real
 from .random import TestMatrix
-from .store import RunStore, StoreMismatchError, check_verify, chunk_manifest, write_done_record, write_every_chunk
+from .store import (
+    RunStore, StoreMismatchError, check_verify, chunk_manifest, open_array, write_done_record, write_every_chunk,
+)
 from .store.layout import check_name
 
 __all__ = ["measure", "verify_operator", "NonFiniteMeasurementError", "OPERATOR_RTOL"]
@@ -137,12 +139,11 @@ def _chunk_note(exc, j, j0, j1, name, store_path):
 
 def _measure_chunk(op, test, store_path, name, j, j0, j1, check_finite, xp_name, dtype):
     """One task: measure columns ``[j0, j1)`` and write them, then record chunk ``j``."""
-    import zarr
-
     t0 = time.perf_counter()
     try:
         Y = _applied(op, test, j, j0, j1, check_finite, xp_name, dtype, name)
-        arr = write_every_chunk(zarr.open_array(store_path, path=name, mode="r+", zarr_format=3))
+        # store_path: RunStore.path, a directory or a URL (a StoreURL carrying its storage_options)
+        arr = write_every_chunk(open_array(store_path, name))
         arr[:, j0:j1] = Y
         _record(store_path, name, j, arr, j)  # only after the data write returned
     except Exception as exc:
@@ -318,9 +319,7 @@ def _remeasured_difference(op, test, store_path, name, col, xp_name, dtype):
     :class:`TestMatrix` or that column itself), against that column of
     ``store[name]``, read one row chunk at a time. Returns
     ``(||y - y_stored||, ||y_stored||, ||y||)`` (float64)."""
-    import zarr
-
-    arr = zarr.open_array(store_path, path=name, mode="r", zarr_format=3)
+    arr = open_array(store_path, name, mode="r")
     try:
         y = _applied(op, test, None, col, col + 1, True, xp_name, dtype, name)[:, 0].astype(np.float64)
     except Exception as exc:

@@ -31,34 +31,39 @@ from ..linalg import tsqr
 from ..measurement import verify_operator
 from ..random import check_kind, check_seed
 from ..store import RunStore, StoreMismatchError, check_verify, open_temporary
+from ..store.lock import refuse_if_held
 from ._checks import check_n_probes, check_operator_id, check_sizes
 
 log = logging.getLogger(__name__)
 
 
-def open_run(store, params: dict) -> RunStore:
+def open_run(store, params: dict, storage_options=None) -> RunStore:
     """Open (or create) the run store; ``store=None`` makes a temporary one.
 
     A temporary store lives in a fresh directory removed when nothing refers
     to it any more: the store, its result, or an array the result handed out
     (:mod:`sketchla.store.lifetime`).
+    ``storage_options``: for a store URL (issue 21; see :mod:`sketchla.store`).
     """
     if store is None:
+        if storage_options:
+            raise ValueError("storage_options were given without a store URL (store=None makes a local temporary store)")
         return open_temporary(params)
     if isinstance(store, RunStore):
-        store = store.path
-    return RunStore.open(store, params)
+        store = store.path  # a StoreURL keeps the store's storage_options
+    return RunStore.open(store, params, storage_options=storage_options)
 
 
 def check_store_arg(store):
-    """``store=``: ``None``, a path (str or ``os.PathLike``) or a :class:`RunStore`."""
+    """``store=``: ``None``, a path or URL (str or ``os.PathLike``) or a :class:`RunStore`."""
     if store is not None and not isinstance(store, (str, os.PathLike, RunStore)):
-        raise TypeError(f"store must be a directory path, a RunStore or None, got {type(store).__name__}")
+        raise TypeError(f"store must be a directory path or URL, a RunStore or None, got {type(store).__name__}")
     return store
 
 
 def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, test_kind, verify, store,
-              gpu=False, *, client=None, chunk=None, n_probes=0, progress=True, operator_id=None):
+              gpu=False, storage_options=None, *, client=None, chunk=None, n_probes=0, progress=True,
+              operator_id=None):
     """Check every argument of SEIGH / SSVD and open their run store.
 
     ``shape`` is the operator's ``(D_L, D_R)``; ``n_max`` bounds
@@ -83,7 +88,7 @@ def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, 
         "algorithm": algorithm, "shape": [int(shape[0]), int(shape[1])], "n_outer": n_outer,
         "n_inner": n_inner, "seed": seed, "dtype": str(dt), "test_kind": test_kind,
     }
-    return open_run(store, params), n_outer, n_inner, seed, dt
+    return open_run(store, params, storage_options), n_outer, n_inner, seed, dt
 
 
 #: the stage record holding the ``operator_id`` a caller gave (see :func:`check_identity`)
@@ -100,7 +105,9 @@ def check_identity(run: RunStore, operator_id, measurements, client, verify) -> 
 
     The operator identity of a run store (docs/ARCHITECTURE.md, "Operator
     identity"). Called before the store's lock is taken, so a refusal
-    (:class:`~sketchla.store.StoreMismatchError`) leaves the store untouched.
+    (:class:`~sketchla.store.StoreMismatchError`) leaves the store untouched;
+    a store another live run holds is refused first (``StoreLockedError``),
+    before anything is applied.
 
     * ``operator_id`` given (the caller's name for the operator, e.g. a digest
       of a checkpoint and a data sample): refused if the store records another
@@ -120,6 +127,8 @@ def check_identity(run: RunStore, operator_id, measurements, client, verify) -> 
                 f"store {run.path!r} holds a run of the operator with operator_id={stored!r}, not "
                 f"{operator_id!r}; use another store for another operator")
         return
+    # a store another live run writes is refused before the check applies the operator
+    refuse_if_held(run.location, "this run is refused")
     with checksum_hint(run):  # the check reads one stored column
         for op, test, name in measurements:
             if verify_operator(op, test, run, name, client=client, verify=verify) is not None:

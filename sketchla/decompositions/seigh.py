@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
           *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False,
-          operator_id=None) -> SEIGHResult:
+          storage_options=None, operator_id=None) -> SEIGHResult:
     """Sketched eigendecomposition ``A ≈ (QU) Λ (QU)ᵀ`` of a symmetric ``D × D`` operator.
 
     Parameters
@@ -45,11 +45,15 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
     n_inner : ``n_I ≥ n_O``, number of operator applications (inner sketch size).
     seed : non-negative int; every test matrix block is a pure function of
         ``(seed, matrix name, block)``, so results do not depend on chunking.
-    store : path of a Zarr run store (created, or resumed if it holds a run
-        with the same parameters and operator; one with other parameters or
-        another operator is refused with :class:`~sketchla.store.StoreMismatchError`),
-        or ``None`` for a temporary store, removed when neither the result nor
-        an array it handed out (``eigenvectors``, ``Q``) is referenced any more.
+    store : path or URL (``s3://``, ``gs://``, ``az://``, ``file://``: any
+        fsspec filesystem) of a Zarr run store (created, or resumed if it
+        holds a run with the same parameters and operator; one with other
+        parameters or another operator is refused with
+        :class:`~sketchla.store.StoreMismatchError`), or ``None`` for a
+        temporary store, removed when neither the result nor an array it
+        handed out (``eigenvectors``, ``Q``) is referenced any more.
+    storage_options : dict for the filesystem of a store URL (endpoint,
+        credentials, ...), as in Zarr and fsspec.
     client : where the work runs (:mod:`sketchla.executor`): ``None`` (the
         default ``distributed.Client`` if one exists, else threads in this
         process; never new processes), ``"threads"``/``"sync"``/``False``,
@@ -96,8 +100,9 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
     if D != D_R:
         raise ValueError(f"seigh needs a square (symmetric) operator, got shape {op.shape}; use ssvd for rectangular operators")
     run, n_outer, n_inner, seed, dt = start_run("seigh", (D, D), n_outer, n_inner, D, seed, dtype,
-                                                test_kind, verify, store, gpu, client=client, chunk=chunk,
-                                                n_probes=n_probes, progress=progress, operator_id=operator_id)
+                                                test_kind, verify, store, gpu, storage_options, client=client,
+                                                chunk=chunk, n_probes=n_probes, progress=progress,
+                                                operator_id=operator_id)
     omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
     upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
     check_identity(run, operator_id, [(op, omega, "Y")], client, verify)

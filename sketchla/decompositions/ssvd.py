@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
          *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False,
-         operator_id=None) -> SSVDResult:
+         storage_options=None, operator_id=None) -> SSVDResult:
     """Sketched SVD ``A ≈ U diag(S) Vh`` of a ``D_L × D_R`` operator with an adjoint.
 
     Parameters are those of :func:`sketchla.seigh` (``operator_id`` and the
@@ -52,8 +52,9 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
     if not op.has_adjoint:
         raise ValueError("ssvd needs the adjoint of op (rmatmat); pass rmatmat= to sketchla.aslinearoperator")
     run, n_outer, n_inner, seed, dt = start_run("ssvd", (D_L, D_R), n_outer, n_inner, min(D_L, D_R), seed, dtype,
-                                                test_kind, verify, store, gpu, client=client, chunk=chunk,
-                                                n_probes=n_probes, progress=progress, operator_id=operator_id)
+                                                test_kind, verify, store, gpu, storage_options, client=client,
+                                                chunk=chunk, n_probes=n_probes, progress=progress,
+                                                operator_id=operator_id)
     ups_outer = TestMatrix((D_L, n_outer), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt)
     omega = TestMatrix((D_R, n_outer + n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
     ups_inner = TestMatrix((D_L, n_inner), seed=seed, name="upsilon_inner", kind=test_kind, dtype=dt)

@@ -56,7 +56,7 @@ def lstsq(A, B, *, block_rows=None, rcond=None, client=None, fanin=None, check_f
 
     Parameters
     ----------
-    A : zarr.Array or dask.array.Array, shape (D, n), D ≥ n, float32/float64.
+    A : zarr.Array, dask.array.Array or NumPy/CuPy array, shape (D, n), D ≥ n, float32/float64.
     B : zarr.Array, dask.array.Array or NumPy/CuPy array, shape (D, k) or (D,).
     block_rows : int, optional
         Rows per block; default from a 64 MB budget for the n + k columns.
@@ -73,7 +73,7 @@ def lstsq(A, B, *, block_rows=None, rcond=None, client=None, fanin=None, check_f
         when the blocks are CuPy.
     """
     check_options(client=client, check_finite=check_finite, gpu=gpu, fanin=fanin, rcond=rcond)
-    a = _Source(A, "A", gpu=gpu)
+    a = _Source(A, "A", allow_memory=True, gpu=gpu)
     b = _Source(B, "B", allow_vector=True, allow_memory=True, gpu=gpu)
     D, n = a.shape
     if D < n:

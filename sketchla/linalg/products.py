@@ -59,7 +59,7 @@ def inner(A, B, *, block_rows=None, client=None, check_finite=True, gpu=False,
 
     Parameters
     ----------
-    A : zarr.Array or dask.array.Array, shape (D, n_A).
+    A : zarr.Array, dask.array.Array or NumPy/CuPy array, shape (D, n_A).
     B : zarr.Array, dask.array.Array or NumPy/CuPy array of shape (D, n_B) or
         (D,); or a list/tuple of such arrays (all with D rows), in which case
         every ``Aᵀ B_j`` is computed in the same single pass over A.
@@ -77,7 +77,7 @@ def inner(A, B, *, block_rows=None, client=None, check_finite=True, gpu=False,
     a list of those in the same order. NumPy, or CuPy for CuPy blocks.
     """
     check_options(client=client, check_finite=check_finite, gpu=gpu)
-    a = _Source(A, "A", gpu=gpu)
+    a = _Source(A, "A", allow_memory=True, gpu=gpu)
     many = isinstance(B, (list, tuple))
     if many and len(B) == 0:
         raise ValueError("B is an empty list; give at least one array")
@@ -132,7 +132,7 @@ def matmul(Q, U, out=None, *, block_rows=None, client=None, check_finite=True, g
 
     Parameters
     ----------
-    Q : zarr.Array or dask.array.Array, shape (D, n).
+    Q : zarr.Array, dask.array.Array or NumPy/CuPy array, shape (D, n).
     U : NumPy or CuPy array, shape (n, m) (moved to the blocks' device).
     out : None, str/PathLike or zarr.Array, optional
         ``None`` → a lazy ``dask.array.Array`` (chunks ``(block_rows, m)``);
@@ -152,7 +152,7 @@ def matmul(Q, U, out=None, *, block_rows=None, client=None, check_finite=True, g
     zarr.Array (``out`` given) or dask.array.Array, shape (D, m).
     """
     check_options(client=client, check_finite=check_finite, gpu=gpu)
-    q = _Source(Q, "Q", gpu=gpu)
+    q = _Source(Q, "Q", allow_memory=True, gpu=gpu)
     if not (isinstance(U, np.ndarray) or is_cupy_array(U)):
         raise TypeError(f"U must be an in-memory NumPy/CuPy array, got {type(U).__name__}")
     if U.ndim != 2:

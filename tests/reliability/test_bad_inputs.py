@@ -130,7 +130,7 @@ CASES = {
         lambda p: _no_store_left(p, lambda s: _seigh(SYM, operator_id=7, store=s)), TypeError,
         r"operator_id must be a non-empty string or None, got 7"),
     "seigh: store of the wrong type": (
-        lambda p: _seigh(SYM, store=3), TypeError, r"store must be a directory path, a RunStore or None, got int"),
+        lambda p: _seigh(SYM, store=3), TypeError, r"store must be a directory path or URL, a RunStore or None, got int"),
     "estimate_error: zero probes": (
         lambda p: _seigh(SYM).estimate_error(SYM, 0), ValueError, r"n_probes=0 must be an integer >= 1"),
     "measure: unknown client (no array made)": (

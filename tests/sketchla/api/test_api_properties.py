@@ -89,8 +89,10 @@ def _workdir():
 
 
 def _as(kind, X, row_chunk, where):
-    """``X`` (float array) as a Zarr array (in memory or on disk) or a Dask array of ``row_chunk`` rows."""
+    """``X`` (float array) as itself, a Zarr array (in memory or on disk) or a Dask array of ``row_chunk`` rows."""
     chunks = (max(1, row_chunk),) + X.shape[1:]
+    if kind == "numpy":
+        return X
     if kind == "dask":
         return da.from_array(X, chunks=chunks)
     store = zarr.storage.MemoryStore() if kind == "zarr-memory" else f"{where}/{np.random.default_rng().integers(1 << 60)}"
@@ -118,7 +120,7 @@ def _rel(err, ref):
     return err / max(ref, np.finfo(np.float64).tiny)
 
 
-kinds = st.sampled_from(["zarr-memory", "zarr-disk", "dask"])
+kinds = st.sampled_from(["zarr-memory", "zarr-disk", "dask", "numpy"])
 
 
 # --------------------------------------------------------------------------- streamed linear algebra

@@ -78,11 +78,8 @@ def test_local_cuda_cluster():
         assert len(c.scheduler_info()["workers"]) == 1
 
 
-def test_top_level_names_and_the_former_module():
-    import sketchla.cluster
-
+def test_top_level_names():
     assert sk.client_context is client_context and sk.get_client is get_client
-    assert sketchla.cluster.get_client is get_client  # kept until its last users move
 
 
 def test_none_never_starts_processes(monkeypatch, tmp_path):
