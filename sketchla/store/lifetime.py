@@ -82,6 +82,8 @@ class CheckedReads:
         self.shape = tuple(int(s) for s in arr.shape)
         self.dtype = np.dtype(arr.dtype)
         self.ndim = len(self.shape)
+        root = local_root(arr.store)  # resolved once: a realpath per chunk would cost more than the stat
+        self._dir = None if root is None else os.path.join(root, *filter(None, arr.path.split("/")))
 
     def __getitem__(self, key):
         key = key if isinstance(key, tuple) else (key,)
@@ -107,9 +109,8 @@ class CheckedReads:
     def _chunk_exists(self, idx) -> bool:
         arr = self.array
         key = arr.metadata.encode_chunk_key(idx)
-        root = local_root(arr.store)
-        if root is not None:
-            return os.path.exists(os.path.join(root, *filter(None, arr.path.split("/")), *key.split("/")))
+        if self._dir is not None:
+            return os.path.exists(os.path.join(self._dir, *key.split("/")))
         from zarr.core.sync import sync
 
         return bool(sync(arr.store.exists(f"{arr.path}/{key}" if arr.path else key)))
@@ -134,4 +135,4 @@ def lazy(arr):
 
     view = CheckedReads(arr)
     return da.from_array(view, chunks=tuple(arr.chunks), name=f"sketchla-stored-{token(arr)}",
-                         meta=np.empty((0,) * view.ndim, dtype=view.dtype))
+                         meta=np.empty((0,) * view.ndim, dtype=view.dtype), asarray=False, inline_array=True)
