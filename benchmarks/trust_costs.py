@@ -34,10 +34,10 @@ from pathlib import Path
 
 import dask.array as da
 import numpy as np
-import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import write_report  # noqa: E402
+from _synthetic import sparse_matrix  # noqa: E402
 
 import sketchla as sk  # noqa: E402
 
@@ -57,10 +57,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "trust_costs.json"))
     a = p.parse_args(argv)
 
-    rng = np.random.default_rng(0)
-    rows = np.repeat(np.arange(a.D), 4)
-    S = sp.csr_array((rng.standard_normal(4 * a.D), (rows, rng.integers(0, a.D, 4 * a.D))), shape=(a.D, a.D))
-    A = sp.csr_array(S + S.T)
+    A = sparse_matrix(a.D, per_row=4, seed=0, symmetric=True)
     kw = dict(client="threads", dtype="float32", progress=False)
     with tempfile.TemporaryDirectory(prefix="trust-costs-") as d:
         store = os.path.join(d, "run")
