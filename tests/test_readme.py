@@ -16,6 +16,10 @@ def test_readme_example_runs_and_finds_the_spectrum(tmp_path, monkeypatch, capsy
     top = np.sort(np.abs(ns["lam"]))[::-1][:30]
     np.testing.assert_allclose(np.abs(ns["res"].eigenvalues[:30]), top, rtol=1e-4)
     np.testing.assert_allclose(ns["res2"].eigenvalues, ns["res"].eigenvalues)
+    np.testing.assert_array_equal(ns["top10"].eigenvalues, ns["res"].eigenvalues[:10])
+    acc = ns["acc"]  # passes=2 (block Krylov): the 30 nonzero eigenvalues lie in its 80-dimensional Krylov space
+    np.testing.assert_allclose(np.abs(acc.eigenvalues), top[:20], rtol=1e-5)
+    assert acc.residual_norms.shape == (20,) and np.all(acc.residual_norms < 1e-3 * top[0])
     Q, R, A = ns["Q"], ns["R"], ns["A"]
     np.testing.assert_allclose(np.asarray(Q[:]) @ R, A[:], atol=1e-4)
     assert (tmp_path / "run.zarr").is_dir() and (tmp_path / "Q.zarr").is_dir()
@@ -27,3 +31,23 @@ def test_ci_runs_the_readme_test_command():
     assert test_cmd == "python -m pytest -q"
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert ci[-1].strip() == test_cmd
+
+
+def test_readme_and_executor_agree_on_the_client_values():
+    """Every scheduler name the README offers is accepted, and every name the code accepts is offered."""
+    import pytest
+
+    from sketchla import executor
+
+    start = README.index("Where the\nwork runs")
+    para = README[start:README.index("\n\n", start)]
+    named = set(re.findall(r'`"([a-z]+)"`', para))
+    assert named == {"threads", "sync", "processes"}
+    for name in named:
+        assert executor.check_client(name) == name
+    assert set(executor.LOCAL_SCHEDULERS) - {"synchronous"} | {executor.PROCESSES} == named
+    assert "`None`" in para or "`client=None`" in para
+    for value in (None, False, "tcp://127.0.0.1:8786"):
+        assert executor.check_client(value) == value
+    with pytest.raises(ValueError):
+        executor.check_client("process")

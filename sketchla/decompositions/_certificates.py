@@ -25,29 +25,24 @@ import dask.array as da
 import numpy as np
 
 from ..blocking import BlockPlan
-from ..executor import client_context, compute
+from ..executor import PROCESSES, client_context, compute
 from ..linalg import inner
 from ..measurement import measure
 from ..random import TILE_ROWS, TestMatrix
+from ..store import lazy
 from ._stages import load_small, sketch_rows, store_product
 
 
 @contextlib.contextmanager
 def clients(client):
-    """``(for_measure, for_linalg)`` for a certificate computed after its run: ``client`` as given,
-    else the default distributed Client if one exists, else threads — never a new cluster (the
-    operator is not pickled to new processes)."""
+    """``(for_measure, for_linalg)`` for a certificate computed after its run: ``client`` as given
+    (:mod:`sketchla.executor`; ``None``: the default distributed Client if one exists, else
+    threads), except that ``"processes"`` runs in this process — a certificate never starts a
+    cluster nor pickles the operator to new processes."""
     from distributed import Client
 
-    with client_context(client, small=True) as c:
+    with client_context("threads" if client == PROCESSES else client) as c:
         yield c, (c if isinstance(c, Client) else None)
-
-
-def check_probes(n_probes, allow_zero: bool = True) -> int:
-    """``n_probes`` as a non-negative int (positive unless ``allow_zero``), else an error naming it."""
-    if isinstance(n_probes, bool) or not isinstance(n_probes, (int, np.integer)) or n_probes < (0 if allow_zero else 1):
-        raise ValueError(f"n_probes={n_probes!r} must be a {'non-negative' if allow_zero else 'positive'} integer")
-    return int(n_probes)
 
 
 def column_sq_norms(AX: da.Array, X: da.Array, W: np.ndarray, client) -> np.ndarray:
@@ -61,16 +56,19 @@ def _rows(arr, cols=None) -> da.Array:
     return sketch_rows(arr, arr.chunks[0], cols)
 
 
-def probe_residual_sq(result, op, n_probes: int, seed, c_measure, c_linalg, progress) -> np.ndarray:
+def probe_residual_sq(result, op, n_probes: int, seed, c_measure, c_linalg, progress, op_checked=False) -> np.ndarray:
     """Measure ``A G`` for ``n_probes`` Gaussian probes and return ``||A g_i − Â g_i||²``
-    (``Â G = basis @ small_map(Qᵀ G)``, the result's range basis and small factors)."""
+    (``Â G = basis @ small_map(Qᵀ G)``, the result's range basis and small factors).
+    ``op_checked``: the caller has checked ``op`` against the store (a resumed probe
+    measurement then needs no operator check of its own)."""
     run, basis = result.store, result._range_basis
     D_R = op.shape[1]
     probe = TestMatrix((D_R, n_probes), seed=seed, name="probe", dtype=basis.dtype)
-    AG = measure(op, probe, run, f"probe{n_probes}_s{seed}", client=c_measure, progress=progress)
+    AG = measure(op, probe, run, f"probe{n_probes}_s{seed}", client=c_measure, progress=progress,
+                 check_operator=not op_checked)
     G = probe.to_dask(row_block=BlockPlan.generator_rows(D_R, None, TILE_ROWS))
     W = result._small_map(inner(result.Q, G, client=c_linalg))
-    return column_sq_norms(da.from_zarr(AG), da.from_zarr(basis), W, c_linalg)
+    return column_sq_norms(lazy(AG), lazy(basis), W, c_linalg)
 
 
 def _vectors(run, name: str, arrays, coeffs: np.ndarray, client):
@@ -81,12 +79,13 @@ def _vectors(run, name: str, arrays, coeffs: np.ndarray, client):
     return store_product(run, name, arrays, coeffs, plan, client=client)
 
 
-def _measured(op, vectors, run, name, c_measure, progress):
+def _measured(op, vectors, run, name, c_measure, progress, op_checked):
     plan = BlockPlan(chunk=vectors.chunks[1], row_block=vectors.chunks[0])
-    return measure(op, vectors, run, name, plan=plan, client=c_measure, progress=progress)
+    return measure(op, vectors, run, name, plan=plan, client=c_measure, progress=progress,
+                   check_operator=not op_checked)
 
 
-def seigh_residuals(result, op, c_measure, c_linalg, progress) -> np.ndarray:
+def seigh_residuals(result, op, c_measure, c_linalg, progress, op_checked=False) -> np.ndarray:
     """``||A v_i − λ_i v_i||`` for the ``r`` returned eigenpairs (module docstring)."""
     run, lam = result.store, result.eigenvalues
     r = lam.size
@@ -99,18 +98,18 @@ def seigh_residuals(result, op, c_measure, c_linalg, progress) -> np.ndarray:
     else:
         Vz = _vectors(run, f"ritz{r}", [result.Q], result.core_U, c_linalg)
         V = _rows(Vz)
-        AV = _measured(op, Vz, run, f"A_ritz{r}", c_measure, progress)
+        AV = _measured(op, Vz, run, f"A_ritz{r}", c_measure, progress, op_checked)
     return np.sqrt(column_sq_norms(_rows(AV), V, np.diag(lam), c_linalg))
 
 
-def ssvd_residuals(result, op, c_measure, c_linalg, progress) -> np.ndarray:
+def ssvd_residuals(result, op, c_measure, c_linalg, progress, op_checked=False) -> np.ndarray:
     """``(||A v_i − σ_i u_i||² + ||A* u_i − σ_i v_i||²)^{1/2}`` for the ``r`` returned triplets."""
     run, S = result.store, result.S
     r = S.size
     U = _vectors(run, f"left{r}", [result.P], result.core_U, c_linalg)
     V = _vectors(run, f"right{r}", [result.Q], np.ascontiguousarray(result.core_Vh.T), c_linalg)
-    AV = _measured(op, V, run, f"A_right{r}", c_measure, progress)
-    AhU = _measured(op.H, U, run, f"AH_left{r}", c_measure, progress)
+    AV = _measured(op, V, run, f"A_right{r}", c_measure, progress, op_checked)
+    AhU = _measured(op.H, U, run, f"AH_left{r}", c_measure, progress, op_checked)
     sq = column_sq_norms(_rows(AV), _rows(U), np.diag(S), c_linalg)
     sq += column_sq_norms(_rows(AhU), _rows(V), np.diag(S), c_linalg)
     return np.sqrt(sq)

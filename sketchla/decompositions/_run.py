@@ -14,9 +14,9 @@ import time
 import numpy as np
 
 from ..executor import run_schedulers
-from ._certificates import check_probes
+from ._checks import check_n_probes
 from ._passes import _Pass
-from ._stages import checksum_hint
+from ._stages import checksum_hint, record_identity
 
 log = logging.getLogger(__name__)
 
@@ -25,28 +25,29 @@ def check_certificates(n_probes, residuals) -> tuple[int, bool]:
     """``n_probes ≥ 0`` and a bool ``residuals``, else an error naming the argument."""
     if not isinstance(residuals, (bool, np.bool_)):
         raise TypeError(f"residuals must be True or False, got {residuals!r}")
-    return check_probes(n_probes), bool(residuals)
+    return check_n_probes(n_probes), bool(residuals)
 
 
-def run_and_certify(run, result_cls, op, stages, sizes, sketch_bytes: int, *, seed, test_kind, dtype, chunk,
-                    client, n_probes, residuals, progress, verify, gpu):
+def run_and_certify(run, result_cls, op, stages, sizes, *, seed, test_kind, dtype, chunk, client, n_probes,
+                    residuals, progress, verify, gpu, operator_id):
     """The result of ``run`` (a :class:`~sketchla.store.RunStore`) with its certificates.
 
     ``stages = (single_pass, multi_pass)``: the decomposition's stage functions
     ``f(op, sizes, seed, test_kind, dtype, chunk, ctx)`` (``ctx`` a
     :class:`._passes._Pass` on the resolved schedulers, timing its steps), the second for
     ``passes ≥ 1``; the one that applies runs only when the store has no valid
-    stage ``core`` and saves it. ``sketch_bytes`` sizes the scheduler choice
-    (:func:`sketchla.executor.is_small`).
+    stage ``core`` and saves it. The operator's identity has been checked
+    (``_stages.check_identity``); ``operator_id`` is recorded under the lock.
     """
     with run.lock(), checksum_hint(run):
+        record_identity(run, operator_id)
         done = run.get_stage("core", verify=verify) is not None
         result = result_cls.from_store(run, sizes.rank) if done else None
         if done and not result._needs(n_probes, residuals):
             log.info("%s: store %s already holds this result; reopening", run.params["algorithm"], run.path)
             return result
         t_start = time.perf_counter()
-        with run_schedulers(client, op, sketch_bytes) as (c_measure, c_linalg):
+        with run_schedulers(client) as (c_measure, c_linalg):
             if not done:
                 timings = dict(run.get_stage("timings") or {})
                 ctx = _Pass(run, c_measure, c_linalg, progress, verify, gpu, timings)
@@ -55,7 +56,7 @@ def run_and_certify(run, result_cls, op, stages, sizes, sketch_bytes: int, *, se
                 log.info("%s done in %.1f s: %s", run.params["algorithm"], time.perf_counter() - t_start, timings)
                 result = result_cls.from_store(run, sizes.rank)
             if n_probes and (result.error is None or result.error.n_probes != n_probes):
-                result._certify(op, n_probes, None, c_measure, c_linalg, progress)
+                result._certify(op, n_probes, None, c_measure, c_linalg, progress, op_checked=True)
             if residuals and result.residual_norms is None:
-                result._residuals(op, c_measure, c_linalg, progress)
+                result._residuals(op, c_measure, c_linalg, progress, op_checked=True)
         return result

@@ -5,6 +5,11 @@ lazy Dask products ``Q @ U`` over the orthonormal bases stored in Zarr, so
 they are streamed block by block whenever they are used and never
 materialised in RAM (docs/ARCHITECTURE.md, the memory rule). A result can be reopened from
 its store with :func:`open_result`.
+
+The arrays a result hands out (``Q``, ``P``, ``eigenvectors``, ``U``, ``Vh``,
+``apply``'s) keep a temporary store (``store=None``) alive while they are
+referenced, and their reads refuse a missing chunk instead of returning zeros
+(:mod:`sketchla.store.lifetime`).
 """
 from __future__ import annotations
 
@@ -18,8 +23,9 @@ import numpy as np
 from ..blocking import BlockPlan
 from ..linalg import inner, matmul
 from ..operators import aslinearoperator
-from ..store import RunStore, StoreCorruptError
+from ..store import RunStore, StoreCorruptError, keep_alive, lazy
 from . import _certificates as cert
+from ._checks import check_n_probes
 from ._core import check_core_condition
 from ._sizes import Sizes
 from ._stages import load_small
@@ -75,7 +81,7 @@ class _StoredResult:
         (:func:`sketchla.seigh` / :func:`sketchla.ssvd` compute it on their own
         schedulers). Stored with the run (for this ``rank``)."""
         op = self._check_op(op)
-        n_probes = cert.check_probes(n_probes, allow_zero=False)
+        n_probes = check_n_probes(n_probes, allow_zero=False)
         with cert.clients(client) as (c_measure, c_linalg):
             return self._certify(op, n_probes, seed, c_measure, c_linalg, progress)
 
@@ -92,18 +98,18 @@ class _StoredResult:
             raise ValueError(f"op has shape {op.shape}, but this result approximates a {self.shape} operator")
         return op
 
-    def _certify(self, op, n_probes, seed, c_measure, c_linalg, progress) -> ErrorEstimate:
+    def _certify(self, op, n_probes, seed, c_measure, c_linalg, progress, op_checked=False) -> ErrorEstimate:
         seed = self.store.params["seed"] if seed is None else seed
         t0 = time.perf_counter()
-        sq = cert.probe_residual_sq(self, op, n_probes, seed, c_measure, c_linalg, progress)
+        sq = cert.probe_residual_sq(self, op, n_probes, seed, c_measure, c_linalg, progress, op_checked)
         self.error = error_from_probes(sq, self._spectrum)
         _save_error(self.store, sq, self.rank)
         _add_timing(self.store, "certificate", time.perf_counter() - t0)
         return self.error
 
-    def _residuals(self, op, c_measure, c_linalg, progress) -> np.ndarray:
+    def _residuals(self, op, c_measure, c_linalg, progress, op_checked=False) -> np.ndarray:
         t0 = time.perf_counter()
-        norms = self._residual_fn(self, op, c_measure, c_linalg, progress)
+        norms = self._residual_fn(self, op, c_measure, c_linalg, progress, op_checked)
         self.residual_norms = norms
         self.store.set_stage(f"residuals{len(self._spectrum)}", {"norms": [float(v) for v in norms]})
         _add_timing(self.store, "residuals", time.perf_counter() - t0)
@@ -178,13 +184,13 @@ class SEIGHResult(_StoredResult):
         largest ``|λ|`` of the core, Tropp et al. 2017 §5: fixed-rank approximation)."""
         lam, U = load_small(run, ["eigenvalues", "core_U"])
         lam, U = lam[:rank], U[:, :rank]
-        return cls(run, lam, U, run.group["Q"], error=_load_error(run, rank, lam),
+        return cls(run, lam, U, keep_alive(run, run.group["Q"]), error=_load_error(run, rank, lam),
                    rank=rank, residual_norms=_load_residuals(run, lam.size))
 
     @property
     def eigenvectors(self) -> da.Array:
         """Lazy ``D × n_O`` Dask array ``Q @ U`` (orthonormal columns, same order as ``eigenvalues``)."""
-        Q = da.from_zarr(self.Q)
+        Q = lazy(self.Q)
         return Q @ self.core_U.astype(Q.dtype)
 
     def write_eigenvectors(self, name: str = "eigenvectors"):
@@ -192,12 +198,12 @@ class SEIGHResult(_StoredResult):
         D, n = self.Q.shape
         out = self.store.array(name, (D, n), chunks=(BlockPlan().thin_row_block(n, self.Q.dtype), n),
                                dtype=self.Q.dtype)
-        return matmul(self.Q, self.core_U.astype(self.Q.dtype), out=out)
+        return keep_alive(self.store, matmul(self.Q, self.core_U.astype(self.Q.dtype), out=out))
 
     def apply(self, X) -> da.Array:
         """Lazy ``Â X = Q U Λ Uᵀ Qᵀ X`` for a ``D × b`` array ``X`` (NumPy/Dask/Zarr)."""
         W = self._small_map(inner(self.Q, X))
-        return da.from_zarr(self.Q).astype(np.float64) @ W
+        return lazy(self.Q).astype(np.float64) @ W
 
     def _small_map(self, QtX):
         U, lam = self.core_U, self.eigenvalues
@@ -248,19 +254,19 @@ class SSVDResult(_StoredResult):
         singular triplets of the core, Tropp et al. 2017 §5)."""
         S, U, Vh = load_small(run, ["singular_values", "core_U", "core_Vh"])
         S, U, Vh = S[:rank], U[:, :rank], Vh[:rank]
-        return cls(run, S, U, Vh, run.group["P"], run.group["Q"], error=_load_error(run, rank, S),
-                   rank=rank, residual_norms=_load_residuals(run, S.size))
+        return cls(run, S, U, Vh, keep_alive(run, run.group["P"]), keep_alive(run, run.group["Q"]),
+                   error=_load_error(run, rank, S), rank=rank, residual_norms=_load_residuals(run, S.size))
 
     @property
     def U(self) -> da.Array:
         """Lazy left singular vectors ``P U_c`` (D_L × n_O)."""
-        P = da.from_zarr(self.P)
+        P = lazy(self.P)
         return P @ self.core_U.astype(P.dtype)
 
     @property
     def Vh(self) -> da.Array:
         """Lazy right singular vectors ``V_cᵀ Qᵀ`` (n_O × D_R)."""
-        Q = da.from_zarr(self.Q)
+        Q = lazy(self.Q)
         return (Q @ self.core_Vh.T.astype(Q.dtype)).T
 
     def _small_map(self, QtX):
@@ -268,7 +274,7 @@ class SSVDResult(_StoredResult):
 
     def apply(self, X) -> da.Array:
         """Lazy ``Â X`` for a ``D_R × b`` array ``X``."""
-        return da.from_zarr(self.P).astype(np.float64) @ self._small_map(inner(self.Q, X))
+        return lazy(self.P).astype(np.float64) @ self._small_map(inner(self.Q, X))
 
     def __repr__(self) -> str:
         return (f"SSVDResult(shape={self.shape}, n_outer={len(self.S)}, "
@@ -298,16 +304,17 @@ def _add_timing(run: RunStore, key: str, seconds: float) -> None:
     run.set_stage("timings", timings)
 
 
-def open_result(path, mode: str = "r+", rank=None):
+def open_result(path, mode: str = "r+", *, rank=None, storage_options=None):
     """Reopen the result of a finished ``seigh``/``ssvd`` run from its store path.
 
     ``mode="r+"`` (default) allows :meth:`estimate_error` and
     ``write_eigenvectors`` to add to the store; ``mode="r"`` opens read-only.
+    ``path`` may be a URL, with ``storage_options`` for its filesystem.
     ``rank=r``: the best rank-``r`` part of the stored result.
     """
     if mode not in ("r", "r+"):
         raise ValueError(f"mode={mode!r} must be 'r' or 'r+'")
-    run = RunStore.open(path, None, mode=mode)
+    run = RunStore.open(path, None, mode=mode, storage_options=storage_options)
     algorithm = run.params.get("algorithm")
     if algorithm not in ("seigh", "ssvd"):
         raise ValueError(f"store {path!r} does not hold a seigh/ssvd run (algorithm={algorithm!r})")

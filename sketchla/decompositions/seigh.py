@@ -32,7 +32,7 @@ from ._core import seigh_core_cond
 from ._passes import seigh_passes
 from ._run import check_certificates, run_and_certify
 from ._sizes import resolve_sizes
-from ._stages import orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
+from ._stages import check_identity, orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype="float32", chunk=None,
           *, rank=None, passes=0, method="krylov", n_probes=10, residuals=False, progress=True,
-          test_kind="gaussian", verify="size", gpu=False) -> SEIGHResult:
+          test_kind="gaussian", verify="size", gpu=False, storage_options=None, operator_id=None) -> SEIGHResult:
     """Sketched eigendecomposition ``A ≈ (QU) Λ (QU)ᵀ`` of a symmetric ``D × D`` operator.
 
     Parameters
@@ -56,10 +56,20 @@ def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype
         with ``passes ≥ 1``.
     seed : non-negative int; every test matrix block is a pure function of
         ``(seed, matrix name, block)``, so results do not depend on chunking.
-    store : path of a Zarr run store (created, or resumed if it holds a run
-        with the same parameters; one with other parameters is refused), or
-        ``None`` for a temporary store removed with the result.
-    client : Dask client / scheduler address / ``None`` (see :mod:`sketchla.executor`).
+    store : path or URL (``s3://``, ``gs://``, ``az://``, ``file://``: any
+        fsspec filesystem) of a Zarr run store (created, or resumed if it
+        holds a run with the same parameters and operator; one with other
+        parameters or another operator is refused with
+        :class:`~sketchla.store.StoreMismatchError`), or ``None`` for a
+        temporary store, removed when neither the result nor an array it
+        handed out (``eigenvectors``, ``Q``) is referenced any more.
+    storage_options : dict for the filesystem of a store URL (endpoint,
+        credentials, ...), as in Zarr and fsspec.
+    client : where the work runs (:mod:`sketchla.executor`): ``None`` (the
+        default ``distributed.Client`` if one exists, else threads in this
+        process; never new processes), ``"threads"``/``"sync"``/``False``,
+        ``"processes"`` (a ``LocalCluster`` started and closed here), a
+        ``distributed.Client`` or a scheduler address ``"tcp://host:port"``.
     dtype : ``"float32"`` (default, as the paper) or ``"float64"`` for the
         measurements and ``Q``; the core solve is always float64.
     chunk : columns per measurement task (the ``chunk`` of the run's
@@ -111,6 +121,14 @@ def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype
         chunks and stages are recomputed (see :mod:`sketchla.store`). The
         store's writer lock is held for the whole call: a second run on the
         same store meanwhile gets :class:`sketchla.store.StoreLockedError`.
+    operator_id : optional string naming the operator (e.g. a digest of a
+        checkpoint and a data sample). Without it, reopening a store that
+        holds measurements applies ``op`` once more to one recorded column
+        and refuses a different operator
+        (:func:`sketchla.measurement.verify_operator`). With it, the store
+        records it and refuses another ``operator_id``; the caller's word is
+        taken and nothing is applied (also the override where the check is
+        wrong, e.g. for products not reproducible to its tolerance).
 
     Returns
     -------
@@ -127,12 +145,16 @@ def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype
         raise ValueError(f"seigh needs a square (symmetric) operator, got shape {op.shape}; use ssvd for rectangular operators")
     sizes = resolve_sizes(n_outer, n_inner, rank, passes, method, D)
     n_probes, residuals = check_certificates(n_probes, residuals)
-    run, seed, dt = start_run("seigh", (D, D), sizes, seed, dtype, test_kind, verify, store, gpu)
-
-    sketch_bytes = D * (sizes.n_inner or sizes.n_outer) * dt.itemsize
-    result = run_and_certify(run, SEIGHResult, op, (_single_pass, _multi_pass), sizes, sketch_bytes, seed=seed,
+    run, seed, dt = start_run("seigh", (D, D), sizes, seed, dtype, test_kind, verify, store, gpu, storage_options,
+                              client=client, chunk=chunk, n_probes=n_probes, progress=progress,
+                              operator_id=operator_id)
+    first = "Y" if sizes.passes == 0 else "Y0"  # the run's first measurement: A Ω (Ω_O with passes)
+    omega = TestMatrix((D, sizes.n_inner or sizes.n_outer), seed=seed, name="omega", kind=test_kind, dtype=dt)
+    check_identity(run, operator_id, [(op, omega, first)], client, verify)
+    result = run_and_certify(run, SEIGHResult, op, (_single_pass, _multi_pass), sizes, seed=seed,
                              test_kind=test_kind, dtype=dt, chunk=chunk, client=client, n_probes=n_probes,
-                             residuals=residuals, progress=progress, verify=verify, gpu=gpu)
+                             residuals=residuals, progress=progress, verify=verify, gpu=gpu,
+                             operator_id=operator_id)
     result._warn(stacklevel=3)
     return result
 

@@ -31,7 +31,7 @@ from ._core import ssvd_core_cond
 from ._passes import ssvd_passes
 from ._run import check_certificates, run_and_certify
 from ._sizes import resolve_sizes
-from ._stages import orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
+from ._stages import check_identity, orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,17 @@ log = logging.getLogger(__name__)
 
 def ssvd(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype="float32", chunk=None,
          *, rank=None, passes=0, method="krylov", n_probes=10, residuals=False, progress=True,
-         test_kind="gaussian", verify="size", gpu=False) -> SSVDResult:
+         test_kind="gaussian", verify="size", gpu=False, storage_options=None, operator_id=None) -> SSVDResult:
     """Sketched SVD ``A ≈ U diag(S) Vh`` of a ``D_L × D_R`` operator with an adjoint.
 
-    Parameters are those of :func:`sketchla.seigh`; ``op`` must provide its
-    adjoint (``op.H``), and ``n_O ≤ n_I ≤ min(D_L, D_R)``. With ``passes=q ≥ 1``
-    each pass is one adjoint and one forward measurement (``(2q+1)·n_O``
-    applications in all; a 2-power-iteration range finder of the same block
-    makes ``6·n_O``). ``rank=r`` keeps the ``r`` largest singular triplets
-    (sizes by the rules of :func:`sketchla.seigh` when ``n_outer`` is not
-    given). ``residuals=True``: ``result.residual_norms``,
+    Parameters are those of :func:`sketchla.seigh` (``operator_id`` and the
+    operator check included: a store made with another operator is refused);
+    ``op`` must provide its adjoint (``op.H``), and ``n_O ≤ n_I ≤ min(D_L, D_R)``.
+    With ``passes=q ≥ 1`` each pass is one adjoint and one forward measurement
+    (``(2q+1)·n_O`` applications in all; a 2-power-iteration range finder of the
+    same block makes ``6·n_O``). ``rank=r`` keeps the ``r`` largest singular
+    triplets (sizes by the rules of :func:`sketchla.seigh` when ``n_outer`` is
+    not given). ``residuals=True``: ``result.residual_norms``,
     ``(||A v_i − σ_i u_i||² + ||A* u_i − σ_i v_i||²)^{1/2}`` per triplet
     (``r`` plus ``r`` adjoint applications).
 
@@ -63,13 +64,20 @@ def ssvd(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype=
         raise ValueError("ssvd needs the adjoint of op (rmatmat); pass rmatmat= to sketchla.aslinearoperator")
     sizes = resolve_sizes(n_outer, n_inner, rank, passes, method, min(D_L, D_R))
     n_probes, residuals = check_certificates(n_probes, residuals)
-    run, seed, dt = start_run("ssvd", (D_L, D_R), sizes, seed, dtype, test_kind, verify, store, gpu)
-
-    n = sizes.n_outer
-    sketch_bytes = (D_L * (n + (sizes.n_inner or n)) + D_R * n) * dt.itemsize
-    result = run_and_certify(run, SSVDResult, op, (_single_pass, _multi_pass), sizes, sketch_bytes, seed=seed,
+    run, seed, dt = start_run("ssvd", (D_L, D_R), sizes, seed, dtype, test_kind, verify, store, gpu, storage_options,
+                              client=client, chunk=chunk, n_probes=n_probes, progress=progress,
+                              operator_id=operator_id)
+    n_O = sizes.n_outer
+    if sizes.passes == 0:  # the run's measurements, in the order the identity check tries them
+        first = [(op, TestMatrix((D_R, n_O + sizes.n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt), "Y"),
+                 (op.H, TestMatrix((D_L, n_O), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt), "Y_left")]
+    else:
+        first = [(op, TestMatrix((D_R, n_O), seed=seed, name="omega", kind=test_kind, dtype=dt), "Y0")]
+    check_identity(run, operator_id, first, client, verify)
+    result = run_and_certify(run, SSVDResult, op, (_single_pass, _multi_pass), sizes, seed=seed,
                              test_kind=test_kind, dtype=dt, chunk=chunk, client=client, n_probes=n_probes,
-                             residuals=residuals, progress=progress, verify=verify, gpu=gpu)
+                             residuals=residuals, progress=progress, verify=verify, gpu=gpu,
+                             operator_id=operator_id)
     result._warn(stacklevel=3)
     return result
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..backend import asnumpy, check_float_dtype, get_array_module, is_cupy_array
 from ..executor import compute
 from ..graph_keys import ZarrOutput, key_prefix
+from ._args import check_options
 from ._blocks import (
     _Source, check_finite_block, check_same_rows, materialize, plan_output, plan_rows, row_bounds,
     write_block,
@@ -58,7 +59,7 @@ def inner(A, B, *, block_rows=None, client=None, check_finite=True, gpu=False,
 
     Parameters
     ----------
-    A : zarr.Array or dask.array.Array, shape (D, n_A).
+    A : zarr.Array, dask.array.Array or NumPy/CuPy array, shape (D, n_A).
     B : zarr.Array, dask.array.Array or NumPy/CuPy array of shape (D, n_B) or
         (D,); or a list/tuple of such arrays (all with D rows), in which case
         every ``Aᵀ B_j`` is computed in the same single pass over A.
@@ -75,7 +76,8 @@ def inner(A, B, *, block_rows=None, client=None, check_finite=True, gpu=False,
     ndarray (n_A, n_B) float64 — (n_A,) for a 1-D B — or, for a list/tuple B,
     a list of those in the same order. NumPy, or CuPy for CuPy blocks.
     """
-    a = _Source(A, "A", gpu=gpu)
+    check_options(client=client, check_finite=check_finite, gpu=gpu)
+    a = _Source(A, "A", allow_memory=True, gpu=gpu)
     many = isinstance(B, (list, tuple))
     if many and len(B) == 0:
         raise ValueError("B is an empty list; give at least one array")
@@ -130,7 +132,7 @@ def matmul(Q, U, out=None, *, block_rows=None, client=None, check_finite=True, g
 
     Parameters
     ----------
-    Q : zarr.Array or dask.array.Array, shape (D, n).
+    Q : zarr.Array, dask.array.Array or NumPy/CuPy array, shape (D, n).
     U : NumPy or CuPy array, shape (n, m) (moved to the blocks' device).
     out : None, str/PathLike or zarr.Array, optional
         ``None`` → a lazy ``dask.array.Array`` (chunks ``(block_rows, m)``);
@@ -149,7 +151,8 @@ def matmul(Q, U, out=None, *, block_rows=None, client=None, check_finite=True, g
     -------
     zarr.Array (``out`` given) or dask.array.Array, shape (D, m).
     """
-    q = _Source(Q, "Q", gpu=gpu)
+    check_options(client=client, check_finite=check_finite, gpu=gpu)
+    q = _Source(Q, "Q", allow_memory=True, gpu=gpu)
     if not (isinstance(U, np.ndarray) or is_cupy_array(U)):
         raise TypeError(f"U must be an in-memory NumPy/CuPy array, got {type(U).__name__}")
     if U.ndim != 2:

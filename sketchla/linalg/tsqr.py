@@ -60,6 +60,7 @@ import dask.array as da
 from ..backend import get_array_module
 from ..executor import compute
 from ..graph_keys import ZarrOutput, key_prefix
+from ._args import check_options
 from ._blocks import _Source, _ZarrSlice, check_finite_block, materialize, plan_output, write_block
 from ._kernels import cond_estimate, factor, like, local_qr, solve_upper
 from ._tree import build_tree, tree_fanin
@@ -143,12 +144,12 @@ def _q_block(ref, down, out_dtype):
 
 
 def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=True,
-         gpu=False, dtype=None, method="auto"):
+         gpu=False, dtype=None, method="auto", storage_options=None):
     """Householder TSQR of a tall D×n array, streamed over row blocks.
 
     Parameters
     ----------
-    A : zarr.Array or dask.array.Array, shape (D, n), D ≥ n, float32/float64
+    A : zarr.Array, dask.array.Array or NumPy/CuPy array, shape (D, n), D ≥ n, float32/float64
         Read one row block at a time (a Zarr chunking of (rows, col_chunk) is
         fine; a band then touches several chunks).
     out : None, str/PathLike or zarr.Array, optional
@@ -157,7 +158,8 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
         Zarr array with chunks ``(block_rows, n)`` and no compressor is created
         there (an existing one is reused only if its shape is D×n). A
         ``zarr.Array`` → written in place; it must be D×n, float, writable.
-        Validated before any work starts.
+        A URL (``s3://``, ``gs://``, ...; ``storage_options`` for its
+        filesystem) like a path. Validated before any work starts.
     block_rows : int, optional
         Rows per block; default from a 64 MB budget per block, aligned to
         A's and ``out``'s Zarr chunks (concurrent writes never share a chunk).
@@ -195,17 +197,19 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
     R : numpy/cupy ndarray, n×n upper triangular with diag(R) ≥ 0, in A's
         dtype (accumulated in float64), Q R ≈ A.
     """
-    src = _Source(A, "A", gpu=gpu)
+    check_options(client=client, check_finite=check_finite, gpu=gpu, fanin=fanin)
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    src = _Source(A, "A", allow_memory=True, gpu=gpu)
     D, n = src.shape
     if n < 1 or D < 1:
         raise ValueError(f"A must be non-empty, got shape {src.shape}")
     if D < n:
         raise ValueError(f"A must be tall (D >= n), got shape {src.shape}; "
                          "TSQR of a wide matrix is not supported")
-    out, block_rows, bounds, out_dtype = plan_output(src, out, (D, n), n, dtype, block_rows, client)
+    out, block_rows, bounds, out_dtype = plan_output(src, out, (D, n), n, dtype, block_rows, client,
+                                                     storage_options)
     fan = tree_fanin(n, block_rows, fanin)
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     prefix = key_prefix("tsqr", src, None if out is None else ZarrOutput(out), bounds, fan, method,
                         out_dtype.name, check_finite)
     refs = src.blocks(bounds)

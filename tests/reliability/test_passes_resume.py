@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import sketchla as sk
+from sketchla.random import TestMatrix
 from sketchla.store import RunStore
 
 from . import _helpers as h
@@ -14,6 +15,11 @@ from . import _helpers as h
 PASSES = dict(passes=2)
 #: what pass 1 wrote (measurement Y1 = A V0 with its records, basis V1 = orth(Y1 ⊥ V0)) and pass 0 (Y0, V0)
 EARLIER = ("Y0", "V0", "Y1", "V1", "_done/Y0", "_done/Y1")
+
+
+def _omega_first(col):
+    """``Ω[0, col]`` of the first pass (the test matrix of ``Y0``): the logged first entry of a call on it."""
+    return float(TestMatrix((h.D, h.N_OUTER), seed=h.SEED, name="omega", dtype="float64").block(0, col)[0, 0])
 
 
 def _seigh(store, log=None, **kw):
@@ -43,8 +49,12 @@ def test_run_sigkilled_in_pass_2_redoes_nothing_of_pass_1(tmp_path, passes_refer
     with caplog.at_level(logging.WARNING, logger="sketchla.store"):
         res = _seigh(store, tmp_path / "log2")
     assert "stale lock" in caplog.text
-    # only the missing chunks of pass 2 were measured: columns of V1, the basis pass 2 measures
-    assert h.calls_to_columns(tmp_path / "log2", ro["V1"]) == sorted(set(range(h.N_OUTER)) - done)
+    # the operator check (one column of Ω again), then only the missing chunks of pass 2: columns of V1
+    calls = h.mops.read_calls(str(tmp_path / "log2"))
+    assert calls.count(_omega_first(0)) == 1
+    calls.remove(_omega_first(0))
+    first_V1 = np.asarray(ro["V1"][0, :])
+    assert sorted(calls) == sorted(first_V1[sorted(set(range(h.N_OUTER)) - done)])
     assert {name: h.snapshot(store / name) for name in EARLIER} == before  # not a byte, not an mtime
     lam_ref, V_ref, _ = passes_reference
     assert np.array_equal(res.eigenvalues, lam_ref) and np.array_equal(res.eigenvectors.compute(), V_ref)
@@ -63,8 +73,9 @@ def test_failure_in_pass_1_resumes_there(tmp_path, passes_reference):
     ro = RunStore.open(store, mode="r")
     missing = sorted(set(range(h.N_OUTER)) - done)
     first_V0, first_V1 = np.asarray(ro["V0"][0, :]), np.asarray(ro["V1"][0, :])
-    # the rest of pass 1 (columns of V0), then all of pass 2 (columns of V1)
-    assert sorted(h.mops.read_calls(str(tmp_path / "log2"))) == sorted([*first_V0[missing], *first_V1])
+    # the operator check (one column of Ω again), the rest of pass 1 (columns of V0), all of pass 2 (of V1)
+    assert sorted(h.mops.read_calls(str(tmp_path / "log2"))) == sorted([_omega_first(0), *first_V0[missing],
+                                                                        *first_V1])
     assert np.array_equal(res.eigenvalues, passes_reference[0])
 
 

@@ -51,7 +51,7 @@ def test_certificate_is_on_by_default_recorded_and_can_be_turned_off(tmp_path):
     assert sk.open_result(store).error.frobenius == res.error.frobenius
     # another rank is another approximation: its estimate reuses the stored probe measurement
     top = sk.seigh(c.op(symmetric=True), 6, seed=0, store=store, rank=2, **RUN)
-    assert c.columns == 23 and top.error.approx_frobenius == pytest.approx(np.linalg.norm(top.eigenvalues))
+    assert c.columns == 24 and top.error.approx_frobenius == pytest.approx(np.linalg.norm(top.eigenvalues))
     off = sk.seigh(A, 6, seed=0, store=str(tmp_path / "off"), n_probes=0, **RUN)
     assert off.error is None and not any(k.startswith("probe") for k in off.store.group.array_keys())
 
