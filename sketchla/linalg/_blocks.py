@@ -36,7 +36,7 @@ from ..blocking import BlockPlan, check_count
 from ..executor import active_client
 from ..graph_keys import token
 from ..store import write_every_chunk
-from ._kernels import reorder
+from ._kernels import max_abs, reorder
 
 logger = logging.getLogger(__name__)
 
@@ -232,10 +232,23 @@ def check_finite_block(block, name: str, index: int, start: int, stop: int):
     """Raise ``ValueError`` if ``block`` (rows ``start:stop`` of ``name``) has NaN/Inf."""
     xp = get_array_module(block)
     if not bool(xp.isfinite(block).all()):
-        raise ValueError(
-            f"{name} contains NaN or Inf in row block {index} (rows {start}:{stop}); "
-            "the input must be finite"
-        )
+        _raise_not_finite(name, index, start, stop)
+
+
+def checked_max_abs(block, name: str, index: int, start: int, stop: int, check: bool) -> float:
+    """Largest |entry| of ``block`` (:func:`._kernels.max_abs`, no copy), and with ``check``
+    the finiteness check of :func:`check_finite_block` from the same reduction."""
+    amax = max_abs(block)
+    if check and not math.isfinite(amax):
+        _raise_not_finite(name, index, start, stop)
+    return amax
+
+
+def _raise_not_finite(name, index, start, stop):
+    raise ValueError(
+        f"{name} contains NaN or Inf in row block {index} (rows {start}:{stop}); "
+        "the input must be finite"
+    )
 
 
 # --------------------------------------------------------------------------- outputs
