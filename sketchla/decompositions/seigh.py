@@ -4,8 +4,9 @@ Measurements (Alg. 2 lines 1–2) are ``Y = A Ω`` with ``Ω = [Ω_O, Ω_I]``
 (``D × n_I``, Gaussian, seeded); the first ``n_O`` columns are the outer sketch
 ``M_O = A Ω_O`` and are *recycled*: the inner sketch is ``M_I = Υᵀ Y`` with an
 independent ``Υ`` (``D × n_I``). So exactly ``n_I`` operator applications are
-made. ``Q`` comes from streaming TSQR of ``M_O`` (line 3); the thin products
-``ΥᵀY``, ``ΥᵀQ`` and ``ΩᵀQ`` are streamed over row blocks; the ``n_O × n_O``
+made. ``Q`` comes from streaming QR of ``M_O`` (line 3); the thin products
+``ΥᵀY``, ``ΥᵀQ`` and ``ΩᵀQ`` are one streamed pass over Y and Q, generating
+each row block of Υ and Ω once (:func:`sketchla.linalg.inner_products`); the ``n_O × n_O``
 core is solved in float64 (lines 4–8, :func:`._core.seigh_core`). The
 eigenvectors ``Q U`` are never materialised in memory: they are a lazy Dask
 product over the ``Q`` stored in Zarr.
@@ -15,10 +16,9 @@ from __future__ import annotations
 import logging
 import time
 
-from ..backend import on_device
 from ..blocking import BlockPlan
 from ..executor import run_schedulers
-from ..linalg import inner
+from ..linalg import inner_products
 from ..measurement import measure
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
@@ -54,7 +54,7 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
         ``"gaussian"`` (default; the setting of the error bounds of Tropp et
         al. 2019), or ``"signs"`` (±1 entries), the cheapest to generate
         (:mod:`sketchla.random`) — worth it where the operator is cheap, since Ω
-        and Υ are generated again for the thin products. ``"rademacher"`` is
+        and Υ are generated again (once) for the thin products. ``"rademacher"`` is
         the older, slower ±1 generator, kept for stores made with it.
     n_probes : if > 0, that many extra Gaussian probe applications are made
         afterwards for an a-posteriori error estimate (``result.error``).
@@ -101,12 +101,10 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
                 timings["qr"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
-                rc, br = plan.thin_blocking(D, TILE_ROWS)
-                # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
-                M_I, ups_Q = inner(on_device(upsilon.to_dask(row_block=rc), gpu), [Y, Q], client=c_linalg,
-                                   block_rows=br, gpu=gpu)
-                omega_Q = inner(on_device(omega.to_dask(row_block=rc), gpu), Q, client=c_linalg,
-                                block_rows=br, gpu=gpu)
+                _, br = plan.thin_blocking(D, TILE_ROWS)
+                # thin products M_I = Υᵀ Y, ΥᵀQ, ΩᵀQ in one pass over Y and Q, each block of Υ, Ω drawn once
+                M_I, ups_Q, omega_Q = inner_products([upsilon, omega], [Y, Q], [(0, 0), (0, 1), (1, 1)],
+                                                     client=c_linalg, block_rows=br, gpu=gpu)
                 timings["thin_products"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()

@@ -8,8 +8,9 @@ Measurements (Alg. 1 lines 1–3), ``n_I + 2·n_O`` operator applications:
   independent ``Υ_I`` is the inner sketch ``M_I = Υ_Iᵀ A Ω_I`` (line 3).
 
 Then ``Q = qr(Aᵀ Υ_O)`` and ``P = qr(A Ω_O)`` by streaming TSQR (lines 4–5),
-the thin products ``Υ_Iᵀ [AΩ_I, P]`` and ``Ω_Iᵀ Q`` are streamed over row
-blocks, and the ``n_O × n_O`` core is solved in float64 (lines 6–8).
+the thin products ``Υ_Iᵀ [AΩ_I, P]`` (one pass over Y and P) and ``Ω_Iᵀ Q``
+(one pass over Q) are streamed over row blocks, generating each block of Υ_I
+and Ω_I once, and the ``n_O × n_O`` core is solved in float64 (lines 6–8).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import time
 from ..backend import on_device
 from ..blocking import BlockPlan
 from ..executor import run_schedulers
-from ..linalg import inner
+from ..linalg import inner_products
 from ..measurement import measure
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
@@ -76,13 +77,13 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
                 timings["qr"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
-                # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
-                (rc_L, br_L), (rc_R, br_R) = plan_L.thin_blocking(D_L, TILE_ROWS), plan_R.thin_blocking(D_R, TILE_ROWS)
-                M_I, ups_P = inner(on_device(ups_inner.to_dask(row_block=rc_L), gpu),
-                                   [on_device(sketch_rows(Y, plan_L.row_block, slice(n_outer, n_outer + n_inner)), gpu), P],
-                                   client=c_linalg, block_rows=br_L, gpu=gpu)
-                omega_I = on_device(omega.to_dask(row_block=rc_R)[:, n_outer:], gpu)
-                omega_Q = inner(omega_I, Q, client=c_linalg, block_rows=br_R, gpu=gpu)
+                # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over Y's inner columns and P (D_L rows), Ω_Iᵀ Q in
+                # one over Q (D_R rows); each block of Υ_I and Ω_I drawn once
+                (_, br_L), (_, br_R) = plan_L.thin_blocking(D_L, TILE_ROWS), plan_R.thin_blocking(D_R, TILE_ROWS)
+                M_I, ups_P = inner_products([ups_inner], [on_device(sketch_rows(Y, plan_L.row_block, slice(
+                    n_outer, n_outer + n_inner)), gpu), P], client=c_linalg, block_rows=br_L, gpu=gpu)
+                (omega_Q,) = inner_products([omega.columns(n_outer, n_outer + n_inner)], [Q], client=c_linalg,
+                                            block_rows=br_R, gpu=gpu)
                 timings["thin_products"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()

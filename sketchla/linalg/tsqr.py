@@ -44,7 +44,6 @@ import logging
 import time
 import warnings
 
-import numpy as np
 
 from ..graph_keys import ZarrOutput, key_prefix
 from ._blocks import _Source, plan_output
