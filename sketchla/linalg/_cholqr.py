@@ -200,8 +200,10 @@ def _gram_pass(refs, bounds, chain, j, prefix, check, client):
 def cholesky_tsqr(src, out, bounds, prefix, out_dtype, check_finite, gpu, client, *, auto: bool):
     """Cholesky QR of the :class:`._blocks._Source` ``src`` cut into ``bounds`` (module docstring).
 
-    Returns ``(Q, (R, e), passes)`` — ``out`` written or a lazy Dask Q, R as a
-    pair ``R · 2^e`` (float64, diag > 0), the number of passes over A — or,
+    Returns ``(Q, (R, e), info)`` — ``out`` written or a lazy Dask Q, R as a
+    pair ``R · 2^e`` (float64, diag > 0), and ``info``: the number of
+    ``passes`` over A, the dtype of the ``final`` solve, whether a step was
+    ``shifted`` — or,
     with ``auto``, ``None`` where Householder TSQR should be used instead:
     after Gram pass 0 if A is not clearly well conditioned (plain factor with
     κ₂ ≤ ``GRAM_COND``), if a chain would be needed for a lazy Q (its blocks
@@ -212,7 +214,7 @@ def cholesky_tsqr(src, out, bounds, prefix, out_dtype, check_finite, gpu, client
     n = src.n_cols
     refs = src.blocks(bounds)
     itemsize = src.dtype.itemsize
-    factors, e = [], 0
+    factors, e, shifted = [], 0, False
     for j in range(MAX_GRAM_PASSES):
         chain = _Chain(e, tuple(factors))
         G, e_j, sums = _gram_pass(refs, bounds, chain, j, prefix, check_finite, client)
@@ -226,12 +228,13 @@ def cholesky_tsqr(src, out, bounds, prefix, out_dtype, check_finite, gpu, client
         fast = itemsize == 4 and not factors and kappa <= FAST_COND
         if not shift and (fast or kappa <= FINAL_COND64[itemsize]):
             last = _Chain(e, tuple(factors), "float32" if fast else "float64")
-            return _final(src, refs, bounds, out, last, r, sums, prefix, out_dtype, gpu, client), \
-                (_r_product(r, factors), e), j + 2
+            q = _final(src, refs, bounds, out, last, r, sums, prefix, out_dtype, gpu, client)
+            return q, (_r_product(r, factors), e), {"passes": j + 2, "final": last.dtype, "shifted": shifted}
         if auto and (shift or j > 0 or out is None):
             logger.info("tsqr auto: A is not well conditioned enough for Cholesky QR; Householder TSQR")
             return None
         factors.append(r)
+        shifted = shifted or bool(shift)
     if auto:
         return None
     if r is None and kappa == float("inf") and not shift:

@@ -136,8 +136,9 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
                 raise
             logger.warning("tsqr auto: %s; Householder TSQR instead", exc)
     if result is not None:
-        q, r, passes = result
-        logger.info("tsqr: Cholesky QR in %d passes over A, %.2f s", passes, time.perf_counter() - t0)
+        q, r, info = result
+        logger.info("tsqr: Cholesky QR in %d passes over A (final solve in %s%s), %.2f s", info["passes"],
+                    info["final"], ", a shifted step" if info["shifted"] else "", time.perf_counter() - t0)
     else:
         q, r = householder_tsqr(src, out, bounds, fan, prefix, out_dtype, check_finite, gpu, client)
         logger.info("tsqr: Householder TSQR, %.2f s in all", time.perf_counter() - t0)
