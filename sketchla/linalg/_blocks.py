@@ -134,18 +134,15 @@ def read_rows_to_gpu(array, start: int, stop: int):
 class _Generated:
     """Rows ``start:stop`` of a generated factor: anything with ``shape``, ``dtype`` and
     ``block(rows, cols, xp=None)`` (e.g. :class:`sketchla.random.TestMatrix`), drawn
-    inside the task, whole or a few columns at a time (:meth:`columns`)."""
+    inside the task (on the host; moved to CuPy when ``xp`` is CuPy)."""
 
     __slots__ = ("gen", "start", "stop")
 
     def __init__(self, gen, start, stop):
         self.gen, self.start, self.stop = gen, start, stop
 
-    def columns(self, c0: int, c1: int, xp=None):
-        return self.gen.block(slice(self.start, self.stop), slice(c0, c1), xp=xp)
-
-    def read(self):
-        return self.columns(0, self.gen.shape[1])
+    def read(self, xp=None):
+        return self.gen.block(slice(self.start, self.stop), slice(0, self.gen.shape[1]), xp=xp)
 
 
 def is_generated(x) -> bool:

@@ -70,8 +70,8 @@ import numpy as np
 
 from ..backend import asnumpy, get_array_module
 from ..executor import compute
-from ._blocks import _ZarrSlice, checked_max_abs, materialize, write_block
-from ._kernels import bits_checksum, cholesky_upper, cond_estimate, gram, scale_exponent, scaled, solve_right
+from ._blocks import checked_max_abs, materialize, write_block
+from ._kernels import bits_checksum, cholesky_upper, cond_estimate, gram, scale_exponent, solve_right
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,11 @@ class NotReproducibleError(RuntimeError):
     the Gram pass that factorised it (another BLAS or CPU kind): Q would not be orthonormal."""
 
 
+#: rows per slab of a block: Z is formed, solved and multiplied slab by slab (8 MiB of float64
+#: at n = 256: cache-sized, and no block-sized float64 copy); CuPy blocks go whole
+SLAB_ROWS = 4096
+
+
 @dataclasses.dataclass(frozen=True)
 class _Chain:
     """What a pass applies to each block: ``Z = (2^-e A_i) R_0⁻¹ … R_{k−1}⁻¹`` in ``dtype``."""
@@ -105,14 +110,36 @@ class _Chain:
     factors: tuple = ()
     dtype: str = "float64"
 
-    def apply(self, block, owned: bool):
-        """Z of one block (a fresh array unless nothing is done and ``owned`` is false)."""
-        z = scaled(block, self.e, self.dtype)
-        owned = owned or z is not block
-        for r in self.factors:
-            z = solve_right(z, r, owned=owned)
-            owned = True
-        return z, owned
+    def slabs(self, block):
+        """``(start, Z[start:stop])`` for consecutive row slabs of the block's Z (a scratch
+        buffer, valid until the next slab). Each row of Z depends on that row of A only, so
+        Z's bits do not depend on the slabs."""
+        xp = get_array_module(block)
+        m = block.shape[0]
+        step = SLAB_ROWS if xp is np else max(m, 1)
+        buf = None
+        for s in range(0, m, step):
+            part = block[s:s + step]
+            if buf is None or buf.shape[0] != part.shape[0]:
+                buf = xp.empty(part.shape, dtype=self.dtype)
+            buf[...] = part
+            if self.e:
+                xp.ldexp(buf, -self.e, out=buf)
+            z = buf
+            for r in self.factors:
+                z = solve_right(z, r, owned=True)
+            yield s, z
+
+
+def _gram_slabs(block, chain, with_checksum: bool):
+    """``(Σ ZᵀZ over the block's slabs (float64), checksum of Z's bits or None)``."""
+    g, total = None, 0
+    for _, z in chain.slabs(block):
+        part = gram(z)
+        g = part if g is None else g + part
+        if with_checksum:
+            total = (total + bits_checksum(z)) % 2**64
+    return g, (total if with_checksum else None)
 
 
 def _gram0(ref, index, start, stop, check):
@@ -120,13 +147,14 @@ def _gram0(ref, index, start, stop, check):
     block's own exponent e_i (0 in the safe range); the finiteness check."""
     block = materialize(ref)
     e = scale_exponent(checked_max_abs(block, "A", index, start, stop, check))
-    return gram(scaled(block, e, np.float64)), e, None
+    g, _ = _gram_slabs(block, _Chain(e), False)
+    return g, e, None
 
 
 def _gram(ref, chain):
     """Pass j ≥ 1 for one block → ``(G_i, e, checksum of Z_i)``."""
-    z, _ = chain.apply(materialize(ref), owned=isinstance(ref, _ZarrSlice))
-    return gram(z), chain.e, bits_checksum(z)
+    g, checksum = _gram_slabs(materialize(ref), chain, True)
+    return g, chain.e, checksum
 
 
 def _sum_grams(*parts):
@@ -142,13 +170,20 @@ def _sum_grams(*parts):
 
 def _q(ref, index, chain, r_last, checksum, out_dtype):
     """Final pass for block i: ``Q_i = Z_i R_k⁻¹`` in ``out_dtype``, Z_i checked against its Gram pass."""
-    z, owned = chain.apply(materialize(ref), owned=isinstance(ref, _ZarrSlice))
-    if chain.factors and bits_checksum(z) != checksum:
+    block = materialize(ref)
+    xp = get_array_module(block)
+    q = xp.empty(block.shape, dtype=out_dtype)
+    total = 0
+    for s, z in chain.slabs(block):
+        if chain.factors:
+            total = (total + bits_checksum(z)) % 2**64
+        q[s:s + z.shape[0]] = solve_right(z, r_last, owned=True)
+    if chain.factors and total != checksum:
         raise NotReproducibleError(
             f"tsqr(method='cholesky'): row block {index} recomputed with other bits than in the pass "
             "that factorised it (another BLAS or CPU kind on this worker?); its Q would not be "
             "orthonormal. Use method='householder' (or 'auto', which falls back to it).")
-    return solve_right(z, r_last, owned=owned).astype(out_dtype, copy=False)
+    return q
 
 
 def _q_write(ref, out, index, start, stop, chain, r_last, checksum, gpu):

@@ -2,9 +2,9 @@
 
 * :func:`inner_products` — every ``L_jᵀ R_k`` of a list of pairs in a single
   pass over the rows: each row block of every stored factor is read once and
-  each block of every *generated* left factor (a test matrix) drawn once, a
-  few columns at a time. SEIGH's thin products ``Υᵀ Y``, ``Υᵀ Q``, ``Ωᵀ Q``
-  (paper Alg. 2 lines 2, 5–6) are one such pass.
+  each block of every *generated* left factor (a test matrix) drawn once,
+  inside the task. SEIGH's thin products ``Υᵀ Y``, ``Υᵀ Q``, ``Ωᵀ Q`` (paper
+  Alg. 2 lines 2, 5–6) are one such pass.
 * :func:`inner` — ``Aᵀ B`` or ``Aᵀ [B1, B2, ...]`` for a stored A (one pass).
 * :func:`matmul` — ``Q U`` for tall Q and a small in-memory U (the
   eigenvectors ``Q U`` of Alg. 2 line 8, ``P U`` / ``Q V`` of Alg. 1),
@@ -22,7 +22,6 @@ import dask.array as da
 import numpy as np
 
 from ..backend import asnumpy, check_float_dtype, get_array_module, is_cupy_array
-from ..blocking import BlockPlan
 from ..executor import compute
 from ..graph_keys import ZarrOutput, key_prefix
 from ._blocks import (
@@ -35,14 +34,14 @@ from ._kernels import like
 _SUM_FANIN = 16
 
 
-def _gen_cols(rows: int, n: int) -> int:
-    """Columns of a generated left factor drawn at a time: what fits a quarter of the block
-    budget as drawn (float64), at least 16, at most all ``n`` (32 for 2^16-row blocks)."""
-    return int(min(n, max(16, BlockPlan().block_bytes // (4 * 8 * max(int(rows), 1)))))
-
-
 def _products_block(lefts, rights, pairs, index, start, stop, names, cdt, check):
-    """Partial products ``L_jᵀ R_k`` (float64) of one row block, in ``pairs`` order."""
+    """Partial products ``L_jᵀ R_k`` (float64) of one row block, in ``pairs`` order.
+
+    The right blocks are held for the whole task; the left ones one at a time
+    (each used by all its pairs, then released), a generated one drawn whole:
+    one GEMM per pair (drawing a block in column slices would repack the
+    right block per slice, measured 1.4–2.3× slower).
+    """
     blocks = []
     for ref, name in zip(rights, names[1]):
         b = materialize(ref)
@@ -56,25 +55,18 @@ def _products_block(lefts, rights, pairs, index, start, stop, names, cdt, check)
         ks = [k for jj, k in pairs if jj == j]
         if not ks:
             continue
-        if isinstance(ref, _Generated):  # drawn a few columns at a time, each drawn once
-            n = ref.gen.shape[1]
-            step = _gen_cols(stop - start, n)
-            chunks = [(c0, min(c0 + step, n)) for c0 in range(0, n, step)]
-            out = {k: xp.empty((n, blocks[k].shape[1]), dtype=xp.float64) for k in ks}
-            for c0, c1 in chunks:
-                left = ref.columns(c0, c1, xp=xp).astype(cdt, copy=False)
-                for k in ks:
-                    out[k][c0:c1] = left.T @ blocks[k]
+        if isinstance(ref, _Generated):  # drawn here, once; finite by construction
+            left = ref.read(xp)
         else:
             left = materialize(ref)
             if check:
                 check_finite_block(left, name, index, start, stop)
             if get_array_module(left) is not xp:
                 left = xp.asarray(asnumpy(left))
-            left = left.astype(cdt, copy=False)
-            out = {k: (left.T @ blocks[k]).astype(xp.float64) for k in ks}
+        left = left.astype(cdt, copy=False)
         for k in ks:
-            parts[(j, k)] = out[k]
+            parts[(j, k)] = (left.T @ blocks[k]).astype(xp.float64)
+        del left
     return tuple(parts[p] for p in pairs)
 
 
@@ -96,17 +88,18 @@ def inner_products(lefts, rights, pairs=None, *, block_rows=None, client=None, c
         generated factors — anything with ``shape``, ``dtype`` and
         ``block(rows, cols, xp=None)``, such as a
         :class:`sketchla.random.TestMatrix` (or its ``.columns(c0, c1)``):
-        their blocks are drawn inside the tasks, a few columns at a time,
-        each once, and never stored.
+        their blocks are drawn inside the tasks, each once, and never stored.
     rights : list of D×m_k (or length-D) factors: ``zarr.Array``,
         ``dask.array.Array`` or NumPy/CuPy arrays. Each row block of each is
         read once.
     pairs : list of ``(j, k)``, optional
         The products wanted (default: every left with every right).
     block_rows : int, optional
-        Rows per block; default from a 64 MB budget for the stored columns.
-        With generated lefts, whole row tiles of the generator avoid drawing
-        a tile's prefix twice (:meth:`sketchla.blocking.BlockPlan.thin_blocking`).
+        Rows per block; default from a 64 MB budget for the right factors and
+        the widest left one (a task holds its right blocks and one left block
+        at a time). With generated lefts, whole row tiles of the generator
+        avoid drawing a tile's prefix twice
+        (:meth:`sketchla.blocking.BlockPlan.thin_blocking`).
     compute_dtype : optional
         dtype of the per-block GEMMs (default: the result dtype of all the
         factors, float32 for float32 data); the sum over blocks is float64.
@@ -138,9 +131,8 @@ def inner_products(lefts, rights, pairs=None, *, block_rows=None, client=None, c
     cdt = (np.result_type(*[x.dtype for x in ls + rs]) if compute_dtype is None
            else check_float_dtype(compute_dtype, "compute_dtype"))
     D = ls[0].n_rows
-    stored = [x for x in ls if x.kind != "generated"] + rs
-    width = sum(x.n_cols for x in stored) + max((x.n_cols for x in ls if x.kind == "generated"), default=0)
-    align = next((x.row_block for x in stored if x.row_block), None)
+    width = sum(x.n_cols for x in rs) + max(x.n_cols for x in ls)  # the rights and one left at a time
+    align = next((x.row_block for x in ls + rs if x.row_block), None)
     block_rows = plan_rows(block_rows, width, cdt.itemsize, n_rows=D, align=align)
     bounds = row_bounds(D, block_rows)
     prefix = key_prefix("inner", ls, rs, pairs, bounds, cdt.name, check_finite)
