@@ -38,7 +38,8 @@ import numpy as np
 BLOCK = 64 * 2**20
 
 
-def _mem_available() -> int | None:
+def mem_available() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None where there is none)."""
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -139,7 +140,7 @@ def measure_ceilings(directory, *, n: int, threads: int | None = None, disk_byte
                      kinds=("gaussian",)) -> dict:
     """All ceilings of this machine for a run whose store lives in ``directory``."""
     threads = threads or os.cpu_count() or 1
-    avail = _mem_available()
+    avail = mem_available()
     c = {"threads": threads, "gemm_n": n, "mem_available": avail, "dirty_limit": _dirty_limit(avail),
          **disk(directory, disk_bytes)}
     c["gemm_float32_flops"] = gemm(np.float32, n, threads)
@@ -209,3 +210,30 @@ def qr_flops_bytes(method: str, D: int, n: int, itemsize: int, block_rows: int, 
     if method == "numpy":
         return {"flops64": 2 * qr_block}
     raise ValueError(method)
+
+
+# --------------------------------------------------------------------------- which QR ran
+def tsqr_log() -> list:
+    """The messages ``sketchla.linalg.tsqr`` logs from now on (appended to the list returned)."""
+    import logging
+
+    msgs = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record):
+            msgs.append(record.getMessage())
+
+    lg = logging.getLogger("sketchla.linalg.tsqr")
+    lg.setLevel(logging.INFO)
+    lg.addHandler(_Keep())
+    return msgs
+
+
+def qr_algorithm(message: str):
+    """``(method, passes over A, final solve in float32)`` from tsqr's closing log message."""
+    import re
+
+    m = re.search(r"Cholesky QR in (\d+) passes over A \(final solve in (float\d+)", message or "")
+    if m:
+        return "cholesky", int(m.group(1)), m.group(2) == "float32"
+    return "householder", 1, False

@@ -84,31 +84,11 @@ def main(argv=None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _qr_log():
-    """The messages of ``sketchla.linalg.tsqr`` from now on (which algorithm ran, its passes)."""
-    import logging
-
-    msgs = []
-
-    class _Keep(logging.Handler):
-        def emit(self, record):
-            msgs.append(record.getMessage())
-
-    lg = logging.getLogger("sketchla.linalg.tsqr")
-    lg.setLevel(logging.INFO)
-    lg.addHandler(_Keep())
-    return msgs
-
-
 def _stage_models(c, a, qr_msg: str, block_rows: int) -> dict:
     """Roofline time of each stage, from the bytes, flops and numbers drawn the code moves."""
-    import re
-
     D, nO, nI, f = a.D, a.n_outer, a.n_inner, 4
-    m = re.search(r"Cholesky QR in (\d+) passes over A \(final solve in (float\d+)", qr_msg)
-    qr = (_roofline.qr_flops_bytes("cholesky", D, nO, f, block_rows, passes=int(m.group(1)),
-                                   final32=m.group(2) == "float32") if m
-          else _roofline.qr_flops_bytes("householder", D, nO, f, block_rows))
+    method, passes, final32 = _roofline.qr_algorithm(qr_msg)
+    qr = _roofline.qr_flops_bytes(method, D, nO, f, block_rows, passes=passes, final32=final32)
     return {
         "measure": _roofline.model(c, write=D * nI * f, drawn=D * nI),
         "qr": _roofline.model(c, **qr),
@@ -122,7 +102,7 @@ def _run(a, store) -> int:
     ceilings = _roofline.measure_ceilings(os.path.dirname(os.path.abspath(store)), n=a.n_outer,
                                           disk_bytes=a.roofline_bytes)
     _roofline.print_ceilings(ceilings)
-    qr_log = _qr_log()
+    qr_log = _roofline.tsqr_log()
     op = sk.RecipeOperator(HouseholderDiagonal, a.D, 0, 1.5, "float32", shape=(a.D, a.D), dtype="float32",
                         symmetric=True)
     print(f"SEIGH D={a.D:,} n_O={a.n_outer} n_I={a.n_inner} chunk={a.chunk} store={store}", flush=True)

@@ -92,8 +92,6 @@ def _errors(Q, R, A, rows):
 
 def _run_one(cfg):
     """Run one configuration in this (child) process; print one JSON line."""
-    import logging
-
     import numpy as np
     import zarr
 
@@ -114,18 +112,11 @@ def _run_one(cfg):
             return
         res["seconds"] = time.perf_counter() - t0
     elif cfg["method"] == "sketchla":
+        import _roofline
         import sketchla as sk
         import sketchla.linalg  # noqa: F401  (dask, zarr: imported before the timing, as dask's rows do)
 
-        log = []
-
-        class _Keep(logging.Handler):
-            def emit(self, record):
-                log.append(record.getMessage())
-
-        lg = logging.getLogger("sketchla.linalg.tsqr")
-        lg.setLevel(logging.INFO)
-        lg.addHandler(_Keep())
+        log = _roofline.tsqr_log()
         out = _new_out(out_path, D, n, rows)
         kw = dict(method=cfg.get("qr_method", "auto"), block_rows=cfg.get("block_rows"))
         if cfg["workers"]:
@@ -197,33 +188,12 @@ def _child(payload, env=None, timeout=None):
     return json.loads(lines[-1]) if lines else {"error": "no output"}
 
 
-def _mem_available():
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover
-        pass
-    return None
-
-
-def _algorithm(r):
-    """(method that ran, passes over A, final solve in float32) of a sketchla row, from its log."""
-    import re
-
-    m = re.search(r"Cholesky QR in (\d+) passes over A \(final solve in (float\d+)", r.get("log", ""))
-    if m:
-        return "cholesky", int(m.group(1)), m.group(2) == "float32"
-    return "householder", 1, False
-
-
 def _model(r, ceilings, n, block_rows):
     """Roofline model of one row (``_roofline.model``)."""
     import _roofline
 
     if r["method"] == "sketchla":
-        method, passes, final32 = _algorithm(r)
+        method, passes, final32 = _roofline.qr_algorithm(r.get("log", ""))
         r["algorithm"], r["passes_over_A"] = method, passes
         fb = _roofline.qr_flops_bytes(method, r["D"], n, 4, block_rows, passes=passes, final32=final32)
     else:
@@ -311,7 +281,7 @@ def main(argv=None):
         for cfg in schedule:
             cfg = dict(cfg)
             if cfg["method"] == "numpy":
-                avail = _mem_available()
+                avail = _roofline.mem_available()
                 # f32 A, its f64 copy, LAPACK's f64 work array and Q, f32 Q: ~36 bytes a number
                 fits = [d for d in sizes[:2][::-1]
                         if avail is None or d * n * 36 + 3 * 2**30 <= avail]
