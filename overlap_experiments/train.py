@@ -13,124 +13,35 @@ training set in the order of a permutation that is a pure function of
 the hyperparameters — and a run interrupted at any point and resumed from
 its last checkpoint continues exactly as if it had not stopped.
 
-Data: an :class:`overlap_experiments.data.Dataset` (tensors ``X_train``,
-``y_train``) or an :class:`overlap_experiments.image_data.ImageData`
-(``train`` is a ``torch`` dataset of ``(image, label)`` pairs, read per
-sample, possibly with random augmentation). Every update runs under torch's
-RNG seeded from ``(seed, t)`` (:func:`_step_seed`), so random augmentation
-and dropout are a pure function of the seed and the step as well, and a
-resumed run matches an uninterrupted one.
+Data: the ``"train"`` split of an :class:`overlap_experiments.data.Dataset`
+(mini-batches through ``split.batch(indices)``, whatever the data set).
+Every update runs under torch's RNG seeded from ``(seed, t)``
+(:func:`_step_seed`), so random augmentation and dropout are a pure function
+of the seed and the step as well, and a resumed run matches an uninterrupted one.
 
-Checkpoints are plain state dicts (``torch.save(model.state_dict())``),
-one file per step ``ckpt_dir/step_XXXXXX.pt``, loaded back with
-``torch.load(..., weights_only=True)`` by :func:`load_checkpoint`. The
+Checkpoints are the files of :mod:`overlap_experiments.checkpoints`. The
 folder also holds ``train_config.json`` (a checkpoint folder made with other
 settings is refused) and ``train_log.json`` (losses so far).
+
+:func:`evaluate` gives the mean loss and the accuracy of a model on samples.
 """
 from __future__ import annotations
 
 import functools
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .jsonio import write_json
+from .checkpoints import checkpoint_path, dense_schedule, existing_checkpoints, load_checkpoint, save_checkpoint
+from .devices import resolve_device
+from .fileio import write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "default_checkpoint_steps", "train", "load_checkpoint", "load_model",
-    "checkpoint_path", "existing_checkpoints", "evaluate", "TrainResult",
-]
-
-
-def default_checkpoint_steps(total: int = 1000, every: int = 5, dense_until: int = 250,
-                             n_log: int = 40) -> list[int]:
-    """Steps to checkpoint: every ``every``-th step up to ``dense_until`` (the
-    early-crystallisation plots, paper Figs. 15–16) plus ``n_log`` log-spaced
-    steps in [1, total], the round steps 1, 2, 5, 10, 20, 50, …, plus 0 and
-    ``total``; sorted, unique (79+ steps for total = 1000, ~30 KB each)."""
-    for name, v in (("total", total), ("every", every), ("n_log", n_log)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name}={v!r} must be a positive int")
-    steps = set(range(0, min(dense_until, total) + 1, every))
-    steps.update(int(round(s)) for s in np.logspace(0, np.log10(total), n_log))
-    steps.update(m * 10**e for e in range(len(str(total))) for m in (1, 2, 5))  # 1-2-5 round steps
-    steps.update((0, total))
-    return sorted(s for s in steps if 0 <= s <= total)
-
-
-def checkpoint_path(ckpt_dir, step: int) -> Path:
-    return Path(ckpt_dir) / f"step_{int(step):06d}.pt"
-
-
-def existing_checkpoints(ckpt_dir) -> list[int]:
-    """Steps that have a checkpoint file in ``ckpt_dir``."""
-    d = Path(ckpt_dir)
-    if not d.is_dir():
-        return []
-    out = []
-    for p in d.glob("step_*.pt"):
-        try:
-            out.append(int(p.stem.split("_", 1)[1]))
-        except ValueError:
-            continue
-    return sorted(out)
-
-
-def _save_state(model, path: Path) -> None:
-    import torch
-
-    tmp = path.with_suffix(".tmp")
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path, model=None) -> dict:
-    """Load a checkpoint with ``torch.load(weights_only=True)`` and check it is
-    a plain state dict of tensors (matching ``model``'s keys and shapes when a
-    model is given, which is then updated in place).
-
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a
-    file that is not a state dict (or does not fit ``model``).
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling error, truncated file, non-tensor objects
-        raise ValueError(f"checkpoint {str(path)!r} is not a plain state dict loadable with "
-                         f"weights_only=True: {exc}") from exc
-    if not isinstance(state, dict) or not state or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-        raise ValueError(f"checkpoint {str(path)!r} is not a state dict (a dict of parameter "
-                         f"name -> tensor); got {type(state).__name__}")
-    if model is not None:
-        ref = model.state_dict()
-        if set(ref) != set(state):
-            raise ValueError(f"checkpoint {str(path)!r} has keys {sorted(state)} but the model "
-                             f"expects {sorted(ref)}")
-        bad = [k for k in ref if tuple(ref[k].shape) != tuple(state[k].shape)]
-        if bad:
-            raise ValueError(f"checkpoint {str(path)!r}: shape mismatch for {bad}")
-        model.load_state_dict(state)
-    return state
-
-
-def load_model(problem, path):
-    """``problem.build_model()`` with the weights of checkpoint ``path``."""
-    model = problem.build_model(seed=0)
-    load_checkpoint(path, model)
-    model.eval()
-    return model
+__all__ = ["train", "evaluate", "TrainResult"]
 
 
 @functools.lru_cache(maxsize=2)
@@ -154,24 +65,6 @@ def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence(int(seed), spawn_key=(2, int(step))).generate_state(1)[0])
 
 
-def _n_train(dataset) -> int:
-    if hasattr(dataset, "X_train"):
-        return int(dataset.X_train.shape[0])
-    return len(dataset.train)
-
-
-def _fetch_batch(dataset, idx):
-    """Mini-batch ``(X (B, …), y (B,))`` of training samples ``idx``."""
-    import torch
-
-    if hasattr(dataset, "X_train"):
-        t = torch.as_tensor(idx)
-        return dataset.X_train[t], dataset.y_train[t]
-    items = [dataset.train[int(i)] for i in idx]
-    return (torch.stack([torch.as_tensor(x) for x, _ in items]),
-            torch.as_tensor([int(c) for _, c in items], dtype=torch.int64))
-
-
 class TrainResult(dict):
     """``dict`` with keys ``losses`` (list, length = steps), ``checkpoints``
     (step → path), ``config``, ``resumed_from`` (step or None),
@@ -186,22 +79,21 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
     Parameters
     ----------
     problem : :class:`overlap_experiments.problems.Problem` (η, B and the model).
-    dataset : :class:`overlap_experiments.data.Dataset` or
-        :class:`overlap_experiments.image_data.ImageData` (see module docstring).
+    dataset : :class:`overlap_experiments.data.Dataset` (its ``"train"`` split is used).
     ckpt_dir : checkpoint folder (created; resumed if it holds a run with the same settings).
     steps : number of SGD updates (default ``problem.total_steps``).
     seed : initialisation and mini-batch order.
-    checkpoint_steps : steps to save (default :func:`default_checkpoint_steps`);
+    checkpoint_steps : steps to save (default :func:`~overlap_experiments.checkpoints.dense_schedule`);
         values outside ``[0, steps]`` are an error.
     lr, batch_size : override η and B.
     progress : tqdm progress bar.
     device : torch device of the updates (``None`` = CPU; "auto", "cuda", … as
-        :func:`overlap_experiments.hessian.resolve_device`). Checkpoints are
+        :func:`overlap_experiments.devices.resolve_device`). Checkpoints are
         always saved from CPU copies.
     threads : torch intra-op threads during training (default 1, best for the
         tiny mnist16 MLP; ``None`` keeps torch's setting, for the convnets).
     """
-    import torch
+    import torch  # optional dependencies (the experiments extra)
     from tqdm.auto import tqdm
 
     steps = problem.total_steps if steps is None else steps
@@ -213,11 +105,12 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
     B = int(problem.batch_size if batch_size is None else batch_size)
     if not lr > 0:
         raise ValueError(f"lr={lr!r} must be positive")
-    n = _n_train(dataset)
+    train_split = dataset.split("train")
+    n = len(train_split)
     if B < 1 or B > n:
         raise ValueError(f"batch_size={B} must be in [1, {n}] (the training set has {n} samples)")
     if checkpoint_steps is None:
-        checkpoint_steps = default_checkpoint_steps(steps) if steps >= 1 else [0]
+        checkpoint_steps = dense_schedule(steps) if steps >= 1 else [0]
     ck = sorted({int(s) for s in checkpoint_steps})
     if ck and (ck[0] < 0 or ck[-1] > steps):
         raise ValueError(f"checkpoint_steps must lie in [0, steps={steps}], got {ck[0]}..{ck[-1]}")
@@ -227,7 +120,7 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     config = {"problem": problem.name, "seed": seed, "lr": lr, "batch_size": B,
               "data": dataset.source.get("name"), "n_train": n}
-    if dataset.source.get("augment") or getattr(getattr(dataset, "train", None), "augment", False):
+    if dataset.augment:
         config["augment"] = True
     cfg_path = ckpt_dir / "train_config.json"
     if cfg_path.exists():
@@ -252,8 +145,6 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
         resumed = start
         logger.info("resuming training from step %d (%s)", start, ckpt_dir)
     losses = losses[:start]
-    from .hessian import resolve_device
-
     dev = resolve_device("cpu" if device is None else device)
     model.to(dev)
     rng_devices = [dev] if dev.type == "cuda" else []
@@ -265,7 +156,7 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
     if threads is not None:
         torch.set_num_threads(int(threads))
     if start in ck and not checkpoint_path(ckpt_dir, start).exists():
-        _save_state(model, checkpoint_path(ckpt_dir, start))
+        save_checkpoint(model, checkpoint_path(ckpt_dir, start))
     model.train()
     ck_set = set(ck)
     end = steps
@@ -275,7 +166,7 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
         for t in bar:
             with torch.random.fork_rng(devices=rng_devices):
                 torch.manual_seed(_step_seed(seed, t))
-                xb, yb = _fetch_batch(dataset, _batch_indices(seed, t, n, B))
+                xb, yb = train_split.batch(_batch_indices(seed, t, n, B))
                 xb, yb = xb.to(dev), yb.to(dev)
                 model.zero_grad(set_to_none=True)
                 loss = loss_fn(model(xb), yb)
@@ -285,7 +176,7 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
                     p.add_(p.grad, alpha=-lr)
             losses.append(float(loss.detach()))
             if (t + 1) in ck_set:
-                _save_state(model, checkpoint_path(ckpt_dir, t + 1))
+                save_checkpoint(model, checkpoint_path(ckpt_dir, t + 1))
                 write_json(log_path, {"losses": losses})
             if progress and t % 20 == 0:
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
@@ -301,15 +192,26 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
     )
 
 
-def evaluate(model, X, y, *, batch: int = 10000) -> tuple[float, float]:
-    """``(mean cross-entropy, accuracy)`` of ``model`` on ``(X, y)``."""
-    import torch
+def evaluate(model, X, y, *, batch: int = 10000, device=None) -> tuple[float, float]:
+    """``(mean cross-entropy, accuracy)`` of ``model`` on samples ``X`` (N, …) and labels ``y`` (N,).
+
+    ``X``, ``y``: torch tensors or NumPy arrays (a memory-mapped stored
+    Hessian sample is read ``batch`` samples at a time). ``device``: where the
+    forward passes run (default: where the model is).
+    """
+    import torch  # optional dependency
 
     model.eval()
+    if device is not None:
+        model.to(device)
+    y = torch.as_tensor(np.asarray(y)) if not isinstance(y, torch.Tensor) else y
     total_loss, correct = 0.0, 0
     with torch.no_grad():
         for i in range(0, X.shape[0], batch):
-            out = model(X[i:i + batch])
+            xb = X[i:i + batch]
+            xb = xb if isinstance(xb, torch.Tensor) else torch.from_numpy(np.array(xb))
+            out = model(xb if device is None else xb.to(device))
+            out = out if device is None else out.cpu()
             total_loss += float(torch.nn.functional.cross_entropy(out, y[i:i + batch], reduction="sum"))
             correct += int((out.argmax(1) == y[i:i + batch]).sum())
     n = max(int(X.shape[0]), 1)

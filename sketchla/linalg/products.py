@@ -24,6 +24,7 @@ import numpy as np
 from ..backend import asnumpy, check_float_dtype, get_array_module, is_cupy_array
 from ..executor import compute
 from ..graph_keys import ZarrOutput, key_prefix
+from ._args import check_options
 from ._blocks import (
     _Generated, _Source, check_finite_block, check_same_rows, materialize, plan_output, plan_rows, row_bounds,
     write_block,
@@ -84,8 +85,8 @@ def inner_products(lefts, rights, pairs=None, *, block_rows=None, client=None, c
 
     Parameters
     ----------
-    lefts : list of D×n_j factors: ``zarr.Array``, ``dask.array.Array``, or
-        generated factors — anything with ``shape``, ``dtype`` and
+    lefts : list of D×n_j factors: ``zarr.Array``, ``dask.array.Array``,
+        NumPy/CuPy arrays, or generated factors — anything with ``shape``, ``dtype`` and
         ``block(rows, cols, xp=None)``, such as a
         :class:`sketchla.random.TestMatrix` (or its ``.columns(c0, c1)``):
         their blocks are drawn inside the tasks, each once, and never stored.
@@ -113,11 +114,12 @@ def inner_products(lefts, rights, pairs=None, *, block_rows=None, client=None, c
     list of ndarray, one per pair in ``pairs`` order: (n_j, m_k) float64 —
     (n_j,) for a 1-D right factor. NumPy, or CuPy for CuPy blocks.
     """
+    check_options(client=client, check_finite=check_finite, gpu=gpu)
     lefts, rights = list(lefts), list(rights)
     if not lefts or not rights:
         raise ValueError("inner_products needs at least one left and one right factor")
     lnames, rnames = _names or ([f"lefts[{j}]" for j in range(len(lefts))], [f"rights[{k}]" for k in range(len(rights))])
-    ls = [_Source(x, nm, allow_generated=True, gpu=gpu) for x, nm in zip(lefts, lnames)]
+    ls = [_Source(x, nm, allow_memory=True, allow_generated=True, gpu=gpu) for x, nm in zip(lefts, lnames)]
     rs = [_Source(x, nm, allow_vector=True, allow_memory=True, gpu=gpu) for x, nm in zip(rights, rnames)]
     for x in ls[1:] + rs:
         check_same_rows(ls[0], x)
@@ -160,7 +162,7 @@ def inner(A, B, *, block_rows=None, client=None, check_finite=True, gpu=False,
 
     Parameters
     ----------
-    A : zarr.Array or dask.array.Array, shape (D, n_A).
+    A : zarr.Array, dask.array.Array or NumPy/CuPy array, shape (D, n_A).
     B : zarr.Array, dask.array.Array or NumPy/CuPy array of shape (D, n_B) or
         (D,); or a list/tuple of such arrays (all with D rows), in which case
         every ``Aᵀ B_j`` is computed in the same single pass over A.
@@ -178,7 +180,8 @@ def inner(A, B, *, block_rows=None, client=None, check_finite=True, gpu=False,
     a list of those in the same order. NumPy, or CuPy for CuPy blocks.
     See :func:`inner_products` for several left factors, or generated ones.
     """
-    _Source(A, "A", gpu=gpu)  # A stored (not generated), checked first
+    check_options(client=client, check_finite=check_finite, gpu=gpu)
+    _Source(A, "A", allow_memory=True, gpu=gpu)  # A stored or in memory (not generated), checked first
     many = isinstance(B, (list, tuple))
     if many and len(B) == 0:
         raise ValueError("B is an empty list; give at least one array")
@@ -208,7 +211,7 @@ def matmul(Q, U, out=None, *, block_rows=None, client=None, check_finite=True, g
 
     Parameters
     ----------
-    Q : zarr.Array or dask.array.Array, shape (D, n).
+    Q : zarr.Array, dask.array.Array or NumPy/CuPy array, shape (D, n).
     U : NumPy or CuPy array, shape (n, m) (moved to the blocks' device).
     out : None, str/PathLike or zarr.Array, optional
         ``None`` → a lazy ``dask.array.Array`` (chunks ``(block_rows, m)``);
@@ -227,7 +230,8 @@ def matmul(Q, U, out=None, *, block_rows=None, client=None, check_finite=True, g
     -------
     zarr.Array (``out`` given) or dask.array.Array, shape (D, m).
     """
-    q = _Source(Q, "Q", gpu=gpu)
+    check_options(client=client, check_finite=check_finite, gpu=gpu)
+    q = _Source(Q, "Q", allow_memory=True, gpu=gpu)
     if not (isinstance(U, np.ndarray) or is_cupy_array(U)):
         raise TypeError(f"U must be an in-memory NumPy/CuPy array, got {type(U).__name__}")
     if U.ndim != 2:

@@ -46,6 +46,7 @@ import warnings
 
 
 from ..graph_keys import ZarrOutput, key_prefix
+from ._args import check_options
 from ._blocks import _Source, plan_output
 from ._cholqr import NotReproducibleError, cholesky_tsqr
 from ._householder import householder_tsqr
@@ -58,12 +59,12 @@ METHODS = ("auto", "cholesky", "householder")
 
 
 def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=True,
-         gpu=False, dtype=None, method="auto"):
+         gpu=False, dtype=None, method="auto", storage_options=None):
     """QR factorisation ``A = Q R`` of a tall D×n array, streamed over row blocks.
 
     Parameters
     ----------
-    A : zarr.Array or dask.array.Array, shape (D, n), D ≥ n, float32/float64
+    A : zarr.Array, dask.array.Array or NumPy/CuPy array, shape (D, n), D ≥ n, float32/float64
         Read one row block at a time (a Zarr chunking of (rows, col_chunk) is
         fine; a band then touches several chunks). A Dask A's graph is
         evaluated once per pass over A (``method`` says how many).
@@ -73,7 +74,8 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
         Zarr array with chunks ``(block_rows, n)`` and no compressor is created
         there (an existing one is reused only if its shape is D×n). A
         ``zarr.Array`` → written in place; it must be D×n, float, writable.
-        Validated before any work starts.
+        A URL (``s3://``, ``gs://``, ...; ``storage_options`` for its
+        filesystem) like a path. Validated before any work starts.
     block_rows : int, optional
         Rows per block; default from a 64 MB budget per block, aligned to
         A's and ``out``'s Zarr chunks (concurrent writes never share a chunk).
@@ -110,16 +112,18 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
         dtype (computed in float64), Q R ≈ A. Where ‖A‖₂ exceeds the dtype's
         largest value R holds ±inf (a RuntimeWarning says so); Q is still valid.
     """
-    src = _Source(A, "A", gpu=gpu)
+    check_options(client=client, check_finite=check_finite, gpu=gpu, fanin=fanin)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    src = _Source(A, "A", allow_memory=True, gpu=gpu)
     D, n = src.shape
     if n < 1 or D < 1:
         raise ValueError(f"A must be non-empty, got shape {src.shape}")
     if D < n:
         raise ValueError(f"A must be tall (D >= n), got shape {src.shape}; "
                          "TSQR of a wide matrix is not supported")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    out, block_rows, bounds, out_dtype = plan_output(src, out, (D, n), n, dtype, block_rows, client)
+    out, block_rows, bounds, out_dtype = plan_output(src, out, (D, n), n, dtype, block_rows, client,
+                                                     storage_options)
     fan = tree_fanin(n, block_rows, fanin)
     prefix = key_prefix("tsqr", src, None if out is None else ZarrOutput(out), bounds, fan,
                         out_dtype.name, check_finite)

@@ -21,7 +21,7 @@ LAYERS = [
     {"decompositions"},
     {"measurement", "linalg"},
     {"store"},
-    {"operators", "random", "graph_keys", "grassmann", "cluster"},
+    {"operators", "random", "graph_keys", "grassmann"},
     {"executor", "blocking", "backend", "_version"},
 ]
 

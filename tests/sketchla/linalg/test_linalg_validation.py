@@ -41,9 +41,9 @@ def test_a_not_2d(rng, shape):
         sk.tsqr(da.from_array(x))
 
 
-@pytest.mark.parametrize("bad", [np.ones((10, 2)), [[1.0, 2.0]], None])
+@pytest.mark.parametrize("bad", [[[1.0, 2.0]], None, "A.zarr"])
 def test_a_wrong_type(bad):
-    with pytest.raises(TypeError, match="A must be a zarr.Array or a dask.array.Array, got"):
+    with pytest.raises(TypeError, match=r"A must be a zarr.Array or a dask.array.Array \(or a NumPy/CuPy array\), got"):
         sk.tsqr(bad)
 
 
@@ -174,8 +174,8 @@ def test_lstsq_bad_shapes(A, rng):
     with pytest.raises(TypeError, match="B must be a zarr.Array or a dask.array.Array "
                                         r"\(or a NumPy/CuPy array\), got list"):
         sk.lstsq(to_zarr(A), [1.0] * 100)
-    with pytest.raises(TypeError, match="A must be a zarr.Array or a dask.array.Array, got ndarray"):
-        sk.lstsq(A, np.ones(100))
+    with pytest.raises(TypeError, match=r"A must be a zarr.Array or a dask.array.Array \(or a NumPy/CuPy array\), got list"):
+        sk.lstsq(A.tolist(), np.ones(100))
 
 
 @pytest.mark.parametrize("which", ["A", "B"])
@@ -228,3 +228,18 @@ def test_matmul_errors(A, rng, tmp_path, no_reads):
         matmul(Q, np.ones((10, 2)), out=zarr.open_array(str(tmp_path / "o.zarr"), mode="r"))
     with pytest.raises(ValueError, match="U.dtype=int64 is not supported"):
         matmul(Q, np.ones((10, 2), dtype=np.int64))
+
+
+def test_in_memory_a_gives_the_zarr_result(rng):
+    """tsqr/lstsq/inner/matmul take a NumPy A as they take a NumPy B (issue 20), with the same numbers."""
+    A = rng.standard_normal((300, 7))
+    B = rng.standard_normal((300, 2))
+    U = rng.standard_normal((7, 3))
+    Qm, Rm = sk.tsqr(A, block_rows=64)
+    Qz, Rz = sk.tsqr(to_zarr(A, chunks=(64, 7)), block_rows=64)
+    np.testing.assert_array_equal(Rm, Rz)
+    np.testing.assert_array_equal(Qm.compute(), Qz.compute())
+    np.testing.assert_allclose(Qm.compute() @ Rm, A, atol=1e-12)
+    np.testing.assert_array_equal(sk.lstsq(A, B, block_rows=64), sk.lstsq(to_zarr(A, chunks=(64, 7)), B, block_rows=64))
+    np.testing.assert_allclose(sk.inner(A, B), A.T @ B, atol=1e-12)
+    np.testing.assert_allclose(sk.matmul(A, U).compute(), A @ U, atol=1e-12)

@@ -206,7 +206,7 @@ def test_inner_products_errors(rng):
     with pytest.raises(TypeError, match=r"rights\[0\] must be a zarr.Array"):
         sk.linalg.inner_products([Y], [ups])  # a generated factor only on the left
     with pytest.raises(TypeError, match=r"lefts\[0\] must be .* a generated factor"):
-        sk.linalg.inner_products([np.ones((D, 2))], [Y])
+        sk.linalg.inner_products(["x"], [Y])
     bad = rng.standard_normal((D, 2))
     bad[7, 1] = np.inf
     with pytest.raises(ValueError, match=r"rights\[1\] contains NaN or Inf in row block 0"):

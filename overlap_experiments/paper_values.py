@@ -1,0 +1,31 @@
+"""Numbers taken from the paper: its Table 2, and the ρ levels and k values its figures show.
+
+(Table 1 lives with the problems, :mod:`overlap_experiments.problems`.)
+"""
+from __future__ import annotations
+
+__all__ = ["PAPER_TABLE2", "TABLE2_RHOS", "KAPPA_RHOS", "METRIC_RHOS", "SUMMARY_KS", "FIG1_K", "FIG16_KS"]
+
+#: Ratios ρ of the paper's Table 2 (columns) at D = 2048.
+TABLE2_RHOS = (0.005, 0.01, 0.05, 0.2, 0.4)
+#: Table 2 of the paper (Appendix A.5): O–O means over 50 samples at D = 2048, per normalised metric.
+PAPER_TABLE2 = {
+    "geodesic": (0.03711, 0.05191, 0.11909, 0.24534, 0.36536),
+    "chordal_2": (0.00197, 0.00161, 0.00048, 0.00046, 0.00026),
+    "chordal_f": (0.02983, 0.04202, 0.09984, 0.21754, 0.33783),
+    "projection_2": (1e-5, 1e-5, 0.0, 0.0, 0.0),
+    "projection_f": (0.00248, 0.00479, 0.02513, 0.1057, 0.22527),
+    "fubini_study": (0.0, 0.0, 0.0, 0.0, 0.0),
+    "overlap": (0.00495, 0.00955, 0.04962, 0.20022, 0.39980),
+}
+
+#: ρ levels of κ (Fig. 15) and of the mask IoU matrices (Fig. 16)
+KAPPA_RHOS = (0.2, 0.05, 0.01, 0.005)
+#: ρ levels of the mask-vs-eigenspace metrics (Fig. 17)
+METRIC_RHOS = (0.005, 0.01, 0.05, 0.2)
+#: k values summarised in results.json / the console table of the §6.1 run
+SUMMARY_KS = (10, 50, 100, 350)
+#: k of Fig. 1 (left)
+FIG1_K = 350
+#: subspace sizes of the eigenspace-stability matrices (Fig. 16)
+FIG16_KS = (10, 35, 70, 175)

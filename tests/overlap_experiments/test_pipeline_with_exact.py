@@ -1,0 +1,88 @@
+"""The pipeline on a problem with exact Hessians: ``run mnist16 --quick`` end to end, resumption.
+
+Exact and sketched analysis side by side (paper §6.1), the results.json
+layout of :mod:`overlap_experiments.reports.comparison` and its figures.
+"""
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("curvlinops")
+pytest.importorskip("sklearn")
+
+from overlap_experiments import cli  # noqa: E402
+from overlap_experiments.figures.comparison import FIGURES  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a training run and 4 Hessian analyses (~15 s)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mnist16_quick")
+    rc = cli.main(["run", "mnist16", "--quick", "--out", str(out), "--no-progress"])
+    return rc, json.loads((out / "results.json").read_text()), out
+
+
+def test_quick_run_writes_results_and_figures(quick_run):
+    rc, res, out = quick_run
+    assert rc == 0
+    assert res["n_params"] == 7030 and res["problem"]["name"] == "mnist16"
+    assert res["data_source"]["name"] == "digits" and "scikit-learn" in res["data_source"]["description"]
+    cfg = res["config"]
+    assert cfg["quick"] and cfg["n_outer"] == 20 and cfg["n_inner"] == 41 and cfg["steps"] == 100
+    assert res["hessian_samples"]["train"]["n"] == 50 and len(res["hessian_samples"]["test"]["indices"]) == 50
+    assert len(res["training"]["losses"]) == 100
+    for name in FIGURES:
+        assert (out / name).stat().st_size > 5000, name
+    assert sorted(res["figures"]) == sorted(str(out / n) for n in FIGURES)
+    # training worked: accuracy well above the 10% of chance, loss down
+    ck = res["checkpoints"]
+    assert ck["0"]["test_acc"] < 0.2 < 0.4 < ck["100"]["test_acc"]
+    assert ck["100"]["train_loss"] < ck["0"]["train_loss"]
+    for key in ("train", "evaluate", "exact_hessian", "exact_eigh", "seigh", "total"):
+        assert res["timings"][key] >= 0
+    # the per-step, per-k table of the issue
+    item = res["overlap"]["train"]["100"]
+    n = len(item["exact"])
+    assert item["k"][:n] == list(range(1, n + 1))
+    np.testing.assert_allclose(item["chance"], np.arange(1, len(item["k"]) + 1) / 7030)
+    np.testing.assert_allclose(item["ratio_exact"], np.asarray(item["exact"]) / np.asarray(item["chance"][:n]))
+    assert set(res["summary"]["train"]["100"]["10"]) >= {"exact", "sketched", "chance", "ratio_exact"}
+    assert "sketched" in res["overlap"]["test"]["0"] and "exact" not in res["overlap"]["test"]["0"]
+
+
+def test_quick_run_numbers(quick_run):
+    _, res, _ = quick_run
+    item = res["overlap"]["train"]["100"]
+    ex, sk = np.asarray(item["exact"]), np.asarray(item["sketched"])
+    # sketched top eigenpairs agree with the exact ones where the sketch is reliable (small k)
+    agree = item["eigenspace_overlap_exact_vs_sketched"]
+    assert agree["1"] > 0.85 and agree["3"] > 0.8
+    ev_e, ev_s = np.asarray(item["eigenvalues_exact_top"][:3]), np.asarray(item["eigenvalues_sketched"][:3])
+    np.testing.assert_allclose(ev_s, ev_e, rtol=0.2)
+    assert np.max(np.abs(ex[:5] - sk[:5])) < 0.01
+    # magnitude masks overlap the top eigenspace above chance (paper §6.1)
+    k = np.arange(1, len(ex) + 1)
+    assert np.mean(ex[9:] / (k[9:] / 7030)) > 1.2
+    assert item["best_mask"][9] >= ex[9] and np.all(np.asarray(item["best_mask"]) >= ex - 1e-9)
+    assert np.allclose(np.mean(np.asarray(item["random_mask_mean"][9:]) / (k[9:] / 7030)), 1.0, atol=0.5)
+    # κ of the parameters grows from its initial value once training concentrates the weights
+    kp = res["checkpoints"]["100"]["kappa_params"]
+    assert 0 < kp["0.005"] < kp["0.01"] < kp["0.05"] < kp["0.2"] < 1
+
+
+def test_rerun_resumes_without_recomputing(quick_run, capsys):
+    _, res, out = quick_run
+    rc = cli.main(["run", "mnist16", "--quick", "--out", str(out), "--no-progress", "--no-figures"])
+    assert rc == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["training"]["trained_steps"] == 0 and again["training"]["resumed_from"] == 100
+    assert again["overlap"]["train"]["100"]["exact"] == res["overlap"]["train"]["100"]["exact"]
+    assert again["overlap"]["test"]["100"]["sketched"] == res["overlap"]["test"]["100"]["sketched"]
+    assert "mnist16" not in capsys.readouterr().err
+    # the cache holds both analyses of a Hessian, keyed by what determines them
+    assert sorted(p.name for p in (out / "analysis").iterdir()) == [
+        "exact_train_step000100.npz", "sketched_test_step000000.npz", "sketched_test_step000100.npz",
+        "sketched_train_step000000.npz", "sketched_train_step000100.npz"]
