@@ -5,7 +5,13 @@ O(D·b) per application), so the run measures the library, not the operator.
 Everything runs in this one process on Dask's threaded scheduler, so
 ``ru_maxrss`` of this process is the peak RSS of the whole computation.
 
-Reports the time per stage (measure / QR / thin products / core solve / Q·U),
+Reports the time per stage (measure / QR / thin products / core solve / Q·U)
+beside its roofline time (``benchmarks/_roofline.py``: this machine's disk
+bandwidth on the store's file system, GEMM rates and Gaussian generation rate,
+measured in the same run before SEIGH starts; the bytes, flops and random
+numbers each stage moves, from the code: QR as the algorithm ``tsqr`` chose
+(its log), thin products one pass over Y and Q drawing Υ and Ω once,
+measurement Y written and Ω drawn — the operator's own cost is not modelled),
 peak RSS, the relative errors of the top eigenvalues and the overlap of the
 top eigenspace with the exact one; writes JSON to benchmarks/out/.
 
@@ -27,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _roofline  # noqa: E402
 from _report import write_report  # noqa: E402
 import sketchla as sk  # noqa: E402
 
@@ -49,6 +56,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="D=200k, n_O=64, n_I=128")
     p.add_argument("--ignore-disk", action="store_true", help="start even if the disk looks too small")
     p.add_argument("--top", type=int, default=20, help="number of top eigenpairs to check")
+    p.add_argument("--roofline-bytes", type=int, default=2**30,
+                   help="size of the scratch file the disk bandwidth is measured with")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "seigh_scale.json"))
     a = p.parse_args(argv)
     if a.quick:
@@ -78,7 +87,25 @@ def main(argv=None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _stage_models(c, a, qr_msg: str, block_rows: int) -> dict:
+    """Roofline time of each stage, from the bytes, flops and numbers drawn the code moves."""
+    D, nO, nI, f = a.D, a.n_outer, a.n_inner, 4
+    method, passes, final32 = _roofline.qr_algorithm(qr_msg)
+    qr = _roofline.qr_flops_bytes(method, D, nO, f, block_rows, passes=passes, final32=final32)
+    return {
+        "measure": _roofline.model(c, write=D * nI * f, drawn=D * nI),
+        "qr": _roofline.model(c, **qr),
+        "thin_products": _roofline.model(c, read=D * (nI + nO) * f, flops32=2.0 * D * nI * (nI + 2 * nO),
+                                         drawn=2 * D * nI),
+        "Q@U": _roofline.model(c, read=D * nO * f, write=D * nO * f, flops32=2.0 * D * nO * nO),
+    }
+
+
 def _run(a, store) -> int:
+    ceilings = _roofline.measure_ceilings(os.path.dirname(os.path.abspath(store)), n=a.n_outer,
+                                          disk_bytes=a.roofline_bytes)
+    _roofline.print_ceilings(ceilings)
+    qr_log = _roofline.tsqr_log()
     op = sk.RecipeOperator(HouseholderDiagonal, a.D, 0, 1.5, "float32", shape=(a.D, a.D), dtype="float32",
                         symmetric=True)
     n_inner = None if a.passes else a.n_inner
@@ -105,19 +132,32 @@ def _run(a, store) -> int:
     timings["Q@U"] = t_qu
     peak = _peak_rss_gb()
     sketch_gb = a.D * (n_inner or (a.passes + 1) * a.n_outer) * 4 / 1e9
+    qr_msg = next((m for m in reversed(qr_log) if m.startswith("tsqr: ")), "")
+    # the roofline models the single-pass stages; a multi-pass run reports its timings only
+    models = {} if a.passes else _stage_models(ceilings, a, qr_msg,
+                                               sk.BlockPlan().for_sketch(a.D, a.D, a.n_inner).row_block)
     report = {
         "D": a.D, "n_outer": a.n_outer, "n_inner": n_inner, "passes": a.passes, "method": a.method,
         "chunk": a.chunk, "dtype": "float32", "applications": res.applications,
         "seconds_total": t_seigh + t_qu, "seconds_per_stage": timings,
         "stage_fraction_of_measure": {k: v / timings["measure"] for k, v in timings.items()},
+        "qr_algorithm": qr_msg, "ceilings": ceilings, "roofline": models,
+        "seconds_over_model": {k: timings[k] / m["seconds"] for k, m in models.items() if k in timings},
         "peak_rss_gb": peak, "peak_rss_gb_seigh": rss_after_seigh,
         "sketch_on_disk_gb": sketch_gb, "in_memory_sketch_gb_avoided": sketch_gb,
         "top_eigenvalue_rel_err": rel_err.tolist(), "max_rel_err_top": float(rel_err.max()),
         f"overlap_top{a.top}": ovl, "cpu_count": os.cpu_count(),
     }
-    print(f"\n{'stage':<16}{'seconds':>10}{'× measure':>12}")
+    _roofline.print_ceilings(ceilings)
+    print(f"QR: {qr_msg}")
+    print(f"\n{'stage':<16}{'seconds':>10}{'× measure':>12}{'model s':>10}{'t/model':>9}   model terms (s)")
     for k, v in timings.items():
-        print(f"{k:<16}{v:>10.1f}{v / timings['measure']:>12.3f}")
+        m = models.get(k)
+        terms = (", ".join(f"{t} {x:.1f}" for t, x in m["terms"].items() if x) if m else
+                 "in memory, n-sized" if k == "core_solve" else "")
+        mod = f"{m['seconds']:>10.1f}{v / m['seconds']:>9.2f}" if m else f"{'':>10}{'':>9}"
+        print(f"{k:<16}{v:>10.1f}{v / timings['measure']:>12.3f}{mod}   {terms}")
+    print("(measure's model leaves the operator out: Y written and Ω drawn only)")
     print(f"\npeak RSS {peak:.2f} GiB (sketch on disk {sketch_gb:.1f} GB); "
           f"top-{a.top} max rel. eigenvalue error {rel_err.max():.2e}; top-{a.top} eigenspace overlap {ovl:.6f}")
     write_report(a.out, report)

@@ -1,6 +1,7 @@
-"""Out-of-core TSQR: sketchla.tsqr → Zarr vs dask.array.linalg.tsqr → Zarr vs numpy.linalg.qr.
+"""Out-of-core QR: sketchla.tsqr → Zarr (each method) vs dask.array.linalg.tsqr → Zarr vs numpy.linalg.qr,
+beside this machine's roofline.
 
-Issue 3's benchmark. A is D × n float32 (default 2,000,000 × 256, plus D/2 and
+Issues 3 and 18's benchmark. A is D × n float32 (default 2,000,000 × 256, plus D/2 and
 2·D) stored uncompressed in Zarr (64 MiB row chunks). Every configuration
 runs in its own subprocess, which reports its own peak RSS (``ru_maxrss`` of
 itself and of its reaped children, i.e. Dask worker processes), so the
@@ -10,22 +11,33 @@ figures do not mix. Measured per configuration:
   (numpy: in memory, A loaded first — the load is not timed);
 * peak RSS (MiB) of the process (and of the largest worker process);
 * ``||QᵀQ − I||_max`` and ``||QR − A||_max / ||A||_max`` (streamed, float64,
-  after the timing).
+  after the timing);
+* for sketchla, which algorithm ran and its passes over A (from its log).
 
-Configurations: sketchla.tsqr on Dask's threaded scheduler at D/2, D, 2D
-(and at D with ``method="householder"``: the Householder Q for every block);
-dask.array.linalg.tsqr + ``store`` at D/2 and D (2D with ``--dask-2d``), with
-Dask's defaults and once at D with one BLAS thread per task (the setting
-sketchla uses); numpy.linalg.qr at D only (guarded: ~36 bytes a number, as
-float32 input is factorised in float64; measured at D/2 instead, or skipped,
-if the machine lacks the memory); sketchla.tsqr on a LocalCluster of 1 and 2
-worker processes (one thread each) at D (strong scaling). Timings are
-reported as ratios to dask's tsqr at the same D, measured in the same run.
+Configurations: sketchla.tsqr ``method="auto"`` on Dask's threaded scheduler at D/2, D, 2D,
+and at D ``method="cholesky"`` and ``method="householder"`` (the same-run comparison of
+the two algorithms); dask.array.linalg.tsqr + ``store`` at D/2 and D (2D with
+``--dask-2d``), with Dask's defaults and once at D with one BLAS thread per task (the
+setting sketchla uses); numpy.linalg.qr at D only (guarded: ~36 bytes a number, as
+float32 input is factorised in float64; measured at D/2 instead, or skipped, if the
+machine lacks the memory); sketchla.tsqr on a LocalCluster of 1 and 2 worker processes
+(one thread each) at D (strong scaling). The four headline configurations at D (the three
+sketchla methods and dask's tsqr) run ``--repeats`` times, interleaved round by round;
+their medians are reported. Timings are ratios to dask's tsqr at the same D, measured
+in the same run.
+
+Roofline (``benchmarks/_roofline.py``): before the runs, this machine's sequential write
+and read bandwidth on the work directory's file system and its GEMM rates (float32 and
+float64, as many threads as cores with one BLAS thread each) are measured; each
+configuration's time is printed beside its model time (bytes read / read bandwidth +
+bytes written / write bandwidth + flops / GEMM rate, with the bytes and flops the code
+moves: ``_roofline.qr_flops_bytes``) and the ratio.
+
 Prints a table, writes benchmarks/out/tsqr_scaling.json.
 
-    python benchmarks/tsqr_scaling.py            # full run (~20 min on 2 busy cores)
-    python benchmarks/tsqr_scaling.py --quick    # smoke run, small D
-    python benchmarks/tsqr_scaling.py --skip-numpy --D 1000000
+    python benchmarks/tsqr_scaling.py                # full run (~30–60 min on 2 busy cores)
+    python benchmarks/tsqr_scaling.py --quick        # smoke run, small D
+    python benchmarks/tsqr_scaling.py --skip-numpy --D 1000000 --repeats 1
 """
 import argparse
 import json
@@ -39,6 +51,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 CHUNK_BYTES = 64 * 2**20
 
 
@@ -79,8 +92,6 @@ def _errors(Q, R, A, rows):
 
 def _run_one(cfg):
     """Run one configuration in this (child) process; print one JSON line."""
-    import logging
-
     import numpy as np
     import zarr
 
@@ -101,17 +112,11 @@ def _run_one(cfg):
             return
         res["seconds"] = time.perf_counter() - t0
     elif cfg["method"] == "sketchla":
+        import _roofline
         import sketchla as sk
+        import sketchla.linalg  # noqa: F401  (dask, zarr: imported before the timing, as dask's rows do)
 
-        log = []
-
-        class _Keep(logging.Handler):
-            def emit(self, record):
-                log.append(record.getMessage())
-
-        lg = logging.getLogger("sketchla.linalg.tsqr")
-        lg.setLevel(logging.INFO)
-        lg.addHandler(_Keep())
+        log = _roofline.tsqr_log()
         out = _new_out(out_path, D, n, rows)
         kw = dict(method=cfg.get("qr_method", "auto"), block_rows=cfg.get("block_rows"))
         if cfg["workers"]:
@@ -183,15 +188,21 @@ def _child(payload, env=None, timeout=None):
     return json.loads(lines[-1]) if lines else {"error": "no output"}
 
 
-def _mem_available():
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover
-        pass
-    return None
+def _model(r, ceilings, n, block_rows):
+    """Roofline model of one row (``_roofline.model``)."""
+    import _roofline
+
+    if r["method"] == "sketchla":
+        method, passes, final32 = _roofline.qr_algorithm(r.get("log", ""))
+        r["algorithm"], r["passes_over_A"] = method, passes
+        fb = _roofline.qr_flops_bytes(method, r["D"], n, 4, block_rows, passes=passes, final32=final32)
+    else:
+        r["passes_over_A"] = 1 if r["method"] == "dask" else 0
+        fb = _roofline.qr_flops_bytes(r["method"], r["D"], n, 4, block_rows)
+    if r.get("workers") or r.get("blas1"):
+        # other thread layouts than the ceilings were measured with: no model
+        return None
+    return _roofline.model(ceilings, **fb)
 
 
 def main(argv=None):
@@ -199,14 +210,18 @@ def main(argv=None):
     ap.add_argument("--D", type=int, default=2_000_000, help="rows of the middle size")
     ap.add_argument("--n", type=int, default=256, help="columns")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run: D=200,000, n=128, 16384-row blocks")
+                    help="smoke run: D=200,000, n=128, 16384-row blocks, 1 repeat")
     ap.add_argument("--block-rows", type=int, default=None,
                     help="sketchla block height (default: the library's 64 MiB blocks)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of each headline configuration at D, interleaved (median reported)")
     ap.add_argument("--skip-numpy", action="store_true", help="skip numpy.linalg.qr in memory")
     ap.add_argument("--skip-dask", action="store_true", help="skip dask.array.linalg.tsqr")
     ap.add_argument("--dask-2d", action="store_true",
                     help="also time dask's tsqr at 2·D (slow: off by default on shared machines)")
     ap.add_argument("--workdir", default=None, help="where the Zarr arrays go (default: a temp dir)")
+    ap.add_argument("--roofline-bytes", type=int, default=2**30,
+                    help="size of the scratch file the disk bandwidth is measured with")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=1800,
                     help="seconds allowed per configuration (default 1800)")
@@ -216,14 +231,21 @@ def main(argv=None):
         cfg = json.loads(a.one)
         return _make_a(cfg) if cfg["method"] == "make" else _run_one(cfg)
     if a.quick:
-        a.D, a.n = 200_000, 128
+        a.D, a.n, a.repeats = 200_000, 128, 1
         a.block_rows = a.block_rows or 16384
+    if a.repeats < 1:
+        ap.error("--repeats must be at least 1")
+    import _roofline
+
     D, n = a.D, a.n
     sizes = [D // 2, D, 2 * D]
     workdir = a.workdir or tempfile.mkdtemp(prefix="tsqr-scaling-")
     os.makedirs(workdir, exist_ok=True)
     a_paths = {d: os.path.join(workdir, f"A-{d}x{n}.zarr") for d in sizes}
+    block_rows = a.block_rows or _chunk_rows(n)
     try:
+        ceilings = _roofline.measure_ceilings(workdir, n=n, disk_bytes=a.roofline_bytes, kinds=())
+        _roofline.print_ceilings(ceilings)
         for d in sizes:
             t0 = time.perf_counter()
             r = _child({"method": "make", "D": d, "n": n, "seed": a.seed, "a_path": a_paths[d],
@@ -232,27 +254,34 @@ def main(argv=None):
                 raise SystemExit(f"could not create A ({d}×{n}): {r['error']}")
             print(f"# A {d}×{n} float32 written in {time.perf_counter() - t0:.1f} s", flush=True)
 
-        cfgs = []
-        for d in sizes:
-            cfgs.append(dict(label="sketchla.tsqr threads", method="sketchla", D=d, workers=0))
-            if not a.skip_dask and (d <= D or a.dask_2d):
-                cfgs.append(dict(label="dask tsqr threads", method="dask", D=d))
-        cfgs.append(dict(label="sketchla.tsqr householder-only", method="sketchla", D=D, workers=0,
-                         qr_method="householder"))
+        headline = [dict(label="sketchla.tsqr auto", method="sketchla", D=D, workers=0),
+                    dict(label="sketchla.tsqr cholesky", method="sketchla", D=D, workers=0, qr_method="cholesky"),
+                    dict(label="sketchla.tsqr householder", method="sketchla", D=D, workers=0,
+                         qr_method="householder")]
         if not a.skip_dask:
-            cfgs.append(dict(label="dask tsqr threads, 1 BLAS thr", method="dask", D=D, blas1=True))
+            headline.append(dict(label="dask tsqr threads", method="dask", D=D))
+        others = []
+        for d in (D // 2, 2 * D):
+            others.append(dict(label="sketchla.tsqr auto", method="sketchla", D=d, workers=0))
+            if not a.skip_dask and (d < D or a.dask_2d):
+                others.append(dict(label="dask tsqr threads", method="dask", D=d))
+        if not a.skip_dask:
+            others.append(dict(label="dask tsqr threads, 1 BLAS thr", method="dask", D=D, blas1=True))
         if not a.skip_numpy:
-            cfgs.append(dict(label="numpy.linalg.qr in memory", method="numpy", D=D))
+            others.append(dict(label="numpy.linalg.qr in memory", method="numpy", D=D))
         for w in (1, 2):
-            cfgs.append(dict(label=f"sketchla.tsqr {w} worker proc", method="sketchla", D=D, workers=w))
-        for c in cfgs:
-            c["block_rows"] = a.block_rows
+            others.append(dict(label=f"sketchla.tsqr auto {w} worker proc", method="sketchla", D=D, workers=w))
+        cfgs = headline + others
+        for i, c in enumerate(cfgs):
+            c.update(block_rows=a.block_rows, n=n, key=i, workdir=workdir, a_path=a_paths[c["D"]])
+        schedule = [c for _ in range(a.repeats) for c in headline] + others  # rounds, interleaved
 
-        rows = []
-        for i, cfg in enumerate(cfgs):
-            cfg.update(n=n, key=i, workdir=workdir, a_path=a_paths[cfg["D"]])
+        runs = {c["key"]: [] for c in cfgs}
+        skipped = {}
+        for cfg in schedule:
+            cfg = dict(cfg)
             if cfg["method"] == "numpy":
-                avail = _mem_available()
+                avail = _roofline.mem_available()
                 # f32 A, its f64 copy, LAPACK's f64 work array and Q, f32 Q: ~36 bytes a number
                 fits = [d for d in sizes[:2][::-1]
                         if avail is None or d * n * 36 + 3 * 2**30 <= avail]
@@ -260,92 +289,125 @@ def main(argv=None):
                     msg = (f"needs ~{cfg['D'] * n * 36 / 2**30:.1f} GiB (+3 GiB margin), "
                            f"{avail / 2**30:.1f} GiB available")
                     print(f"# skip numpy: {msg}", flush=True)
-                    rows.append({**cfg, "skipped": msg})
+                    skipped[cfg["key"]] = msg
                     continue
                 if fits[0] != cfg["D"]:
                     print(f"# numpy at D={cfg['D']} would need ~{cfg['D'] * n * 36 / 2**30:.1f} GiB; "
                           f"{avail / 2**30:.1f} GiB available: measured at D={fits[0]} instead",
                           flush=True)
                     cfg.update(D=fits[0], a_path=a_paths[fits[0]])
+                    cfgs[cfg["key"]].update(D=fits[0], a_path=a_paths[fits[0]])
                 if avail is not None:
                     cfg["mem_limit"] = int(avail - 2 * 2**30)
             t0 = time.perf_counter()
             res = _child(cfg, timeout=a.timeout)
             print(f"# {cfg['label']} D={cfg['D']}: {res} ({time.perf_counter() - t0:.0f} s incl. "
                   "start-up and checks)", flush=True)
-            rows.append({**cfg, **res})
+            if "seconds" in res:
+                runs[cfg["key"]].append(res)
+            else:
+                skipped[cfg["key"]] = res.get("skipped") or res.get("error")
     finally:
         if a.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    base = {r["D"]: r["seconds"] for r in rows
-            if r["method"] == "dask" and not r.get("blas1") and "seconds" in r}
-    base_rss = {r["D"]: r["peak_rss_mib"] for r in rows
-                if r["method"] == "dask" and not r.get("blas1") and "seconds" in r}
+    import statistics
+
+    rows = []
+    for c in cfgs:
+        got = runs[c["key"]]
+        if not got:
+            rows.append({**c, "skipped": skipped.get(c["key"], "no run")})
+            continue
+        med = sorted(got, key=lambda r: r["seconds"])[(len(got) - 1) // 2]  # the median run (lower middle)
+        row = {**c, **med, "seconds": statistics.median(r["seconds"] for r in got),
+               "seconds_all": [r["seconds"] for r in got],
+               "peak_rss_mib": max(r["peak_rss_mib"] for r in got),
+               "peak_rss_children_mib": max(r["peak_rss_children_mib"] for r in got),
+               "orth_err": max(r["orth_err"] for r in got), "recon_err": max(r["recon_err"] for r in got)}
+        row["peak_rss_any_process_mib"] = max(row["peak_rss_mib"], row["peak_rss_children_mib"])
+        row["roofline"] = _model(row, ceilings, n, block_rows)
+        rows.append(row)
+
+    base = {r["D"]: r for r in rows if r["method"] == "dask" and not r.get("blas1") and "seconds" in r}
     one_worker = next((r["seconds"] for r in rows if r.get("workers") == 1 and "seconds" in r), None)
     for r in rows:
         if "seconds" not in r:
             continue
-        r["peak_rss_any_process_mib"] = max(r["peak_rss_mib"], r["peak_rss_children_mib"])
         if r["D"] in base:
-            r["speedup_vs_dask_tsqr"] = base[r["D"]] / r["seconds"]
-            r["rss_ratio_vs_dask_tsqr"] = r["peak_rss_any_process_mib"] / base_rss[r["D"]]
+            r["speedup_vs_dask_tsqr"] = base[r["D"]]["seconds"] / r["seconds"]
+            r["rss_ratio_vs_dask_tsqr"] = r["peak_rss_any_process_mib"] / base[r["D"]]["peak_rss_any_process_mib"]
         if r.get("workers") and one_worker:
             r["speedup_vs_1_worker"] = one_worker / r["seconds"]
-    sk_rss = {r["D"]: r["peak_rss_any_process_mib"] for r in rows
-              if r["method"] == "sketchla" and not r.get("workers") and r.get("qr_method") is None
-              and "seconds" in r}
+        if r.get("roofline"):
+            r["seconds_over_model"] = r["seconds"] / r["roofline"]["seconds"]
 
-    print(f"\nA: D×{n} float32 in Zarr (uncompressed, {a.block_rows or _chunk_rows(n)}-row chunks); "
-          "Q → new Zarr array with the same chunks; "
-          f"{os.cpu_count()} cores")
-    hdr = (f"{'configuration':32s} {'D':>9s} {'seconds':>8s} {'vs dask':>8s} {'RSS MiB':>8s} "
-           f"{'RSS/dask':>8s} {'||QtQ-I||':>10s} {'||QR-A||':>10s}")
+    print(f"\nA: D×{n} float32 in Zarr (uncompressed, {block_rows}-row chunks); Q → new Zarr array with the same "
+          f"chunks; {os.cpu_count()} cores; headline rows: median of {a.repeats} interleaved runs")
+    _roofline.print_ceilings(ceilings)
+    hdr = (f"{'configuration':34s} {'D':>9s} {'seconds':>8s} {'vs dask':>8s} {'RSS MiB':>8s} {'RSS/dask':>8s} "
+           f"{'||QtQ-I||':>10s} {'||QR-A||':>10s} {'passes':>6s} {'GB r/w':>9s} {'model s':>8s} {'t/model':>7s}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
         if "seconds" not in r:
-            print(f"{r['label']:32s} {r['D']:9d}  skipped: {r.get('skipped') or r.get('error')}")
+            print(f"{r['label']:34s} {r['D']:9d}  skipped: {r.get('skipped')}")
             continue
         sp = f"{r['speedup_vs_dask_tsqr']:7.2f}x" if "speedup_vs_dask_tsqr" in r else f"{'':8s}"
         rr = f"{r['rss_ratio_vs_dask_tsqr']:8.2f}" if "rss_ratio_vs_dask_tsqr" in r else f"{'':8s}"
-        print(f"{r['label']:32s} {r['D']:9d} {r['seconds']:8.1f} {sp} {r['peak_rss_any_process_mib']:8.0f} "
-              f"{rr} {r['orth_err']:10.2e} {r['recon_err']:10.2e}")
+        m = r.get("roofline")
+        io = f"{m['bytes_read'] / 1e9:4.1f}/{m['bytes_written'] / 1e9:<4.1f}" if m else f"{'':9s}"
+        mod = f"{m['seconds']:8.1f} {r['seconds_over_model']:7.2f}" if m else f"{'':8s} {'':7s}"
+        label = r["label"] + (f" [{r['algorithm']}]" if r.get("algorithm") and r.get("qr_method") is None else "")
+        print(f"{label:34s} {r['D']:9d} {r['seconds']:8.1f} {sp} {r['peak_rss_any_process_mib']:8.0f} "
+              f"{rr} {r['orth_err']:10.2e} {r['recon_err']:10.2e} {r.get('passes_over_A', ''):>6} {io} {mod}")
     summary = {}
-    sk = next((r for r in rows if r["method"] == "sketchla" and r["D"] == D and not r.get("workers")
-               and r.get("qr_method") is None and "seconds" in r), None)
-    if sk is not None:
-        def _at(pred):
-            return next((r for r in rows if pred(r) and "seconds" in r), None)
 
+    def _at(pred):
+        return next((r for r in rows if "seconds" in r and pred(r)), None)
+
+    sk = _at(lambda r: r["method"] == "sketchla" and r["D"] == D and not r.get("workers") and r.get("qr_method") is None)
+    if sk is not None:
         dask1 = _at(lambda r: r.get("blas1"))
         hh = _at(lambda r: r.get("qr_method") == "householder")
+        ch = _at(lambda r: r.get("qr_method") == "cholesky")
         npy = _at(lambda r: r["method"] == "numpy")
         sk_npy = _at(lambda r: npy is not None and r["method"] == "sketchla" and r["D"] == npy["D"]
                      and not r.get("workers") and r.get("qr_method") is None)
+        sk_rss = {r["D"]: r["peak_rss_any_process_mib"] for r in rows if "seconds" in r
+                  and r["method"] == "sketchla" and not r.get("workers") and r.get("qr_method") is None}
         summary = {
-            "seconds_at_D": sk["seconds"],
+            "seconds_at_D": sk["seconds"], "seconds_all_at_D": sk["seconds_all"],
+            "algorithm_at_D": sk.get("algorithm"), "passes_over_A_at_D": sk.get("passes_over_A"),
             "speedup_vs_dask_tsqr_at_D": sk.get("speedup_vs_dask_tsqr"),
             "speedup_vs_dask_tsqr_1_blas_thread_at_D": dask1 and dask1["seconds"] / sk["seconds"],
             "speedup_vs_numpy_qr": npy and sk_npy and npy["seconds"] / sk_npy["seconds"],
             "numpy_qr_D": npy and npy["D"],
-            "householder_only_seconds_at_D": hh and hh["seconds"],
+            "householder_seconds_at_D": hh and hh["seconds"],
+            "speedup_vs_householder_at_D": hh and hh["seconds"] / sk["seconds"],
+            "cholesky_seconds_at_D": ch and ch["seconds"],
+            "seconds_over_model_at_D": sk.get("seconds_over_model"),
+            "model_seconds_at_D": sk["roofline"] and sk["roofline"]["seconds"],
             "peak_rss_mib_at_D": sk["peak_rss_any_process_mib"],
             "peak_rss_mib_by_D": {str(d): v for d, v in sorted(sk_rss.items())},
             "rss_growth_D_to_2D": sk_rss.get(2 * D, float("nan")) / sk_rss[D],
             "orth_err_at_D": sk["orth_err"],
-            "targets": {"speedup_vs_dask_tsqr": 7.0, "peak_rss_mib": 1024, "orth_err": 1e-5},
+            "targets": {"speedup_vs_dask_tsqr": 7.0, "peak_rss_mib": 1024, "orth_err": 1e-6},
         }
         sp = summary["speedup_vs_dask_tsqr_at_D"]
-        print(f"\nsketchla.tsqr at D={D}: {sk['seconds']:.1f} s; "
+        print(f"\nsketchla.tsqr (auto → {sk.get('algorithm')}, {sk.get('passes_over_A')} passes over A) at D={D}: "
+              f"{sk['seconds']:.1f} s (runs {', '.join(f'{t:.1f}' for t in sk['seconds_all'])}); "
               + (f"{sp:.2f}x dask tsqr (target >= 7); " if sp else "")
+              + (f"{summary['speedup_vs_householder_at_D']:.2f}x its Householder TSQR; " if hh else "")
               + (f"{summary['speedup_vs_dask_tsqr_1_blas_thread_at_D']:.2f}x dask tsqr with 1 BLAS "
                  "thread per task; " if dask1 else "")
               + (f"{summary['speedup_vs_numpy_qr']:.2f}x numpy.linalg.qr (at D={npy['D']}); "
                  if summary["speedup_vs_numpy_qr"] else "")
+              + (f"{summary['seconds_over_model_at_D']:.2f}x its roofline time "
+                 f"({summary['model_seconds_at_D']:.1f} s); " if sk.get("roofline") else "")
               + f"peak RSS {summary['peak_rss_mib_at_D']:.0f} MiB (target <= 1024), "
               f"RSS(2D)/RSS(D) = {summary['rss_growth_D_to_2D']:.2f} (target ~1), "
-              f"||QtQ-I||_max = {summary['orth_err_at_D']:.1e} (target <= 1e-5)")
+              f"||QtQ-I||_max = {summary['orth_err_at_D']:.1e} (target <= 1e-6)")
         for r in rows:
             if r.get("log"):
                 print(f"  [{r['label']}, D={r['D']}] {r['log']}")
@@ -355,8 +417,9 @@ def main(argv=None):
               f"2 workers {scal[1]['seconds']:.1f} s, speedup {scal[1]['speedup_vs_1_worker']:.2f}x")
     os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
     with open(os.path.join(HERE, "out", "tsqr_scaling.json"), "w") as f:
-        json.dump({"D": D, "n": n, "quick": a.quick, "cpu_count": os.cpu_count(),
-                   "machine": platform.platform(), "rows": rows, "summary": summary}, f, indent=1)
+        json.dump({"D": D, "n": n, "quick": a.quick, "repeats": a.repeats, "cpu_count": os.cpu_count(),
+                   "machine": platform.platform(), "ceilings": ceilings, "rows": rows, "summary": summary},
+                  f, indent=1)
     print(f"\nwrote {os.path.join(HERE, 'out', 'tsqr_scaling.json')}")
 
 

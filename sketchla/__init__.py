@@ -14,6 +14,7 @@ Public API (the layers and data flow are in ``docs/ARCHITECTURE.md``)::
     # measurement, streamed linear algebra, decompositions
     Y = sk.measure(op, test, store, "Y")         # op @ test into store["Y"], resumable; op.H for the adjoint
     Q, R = sk.tsqr(A, out=None); X = sk.lstsq(A, B); G = sk.inner(A, B); V = sk.matmul(Q, U)
+    M, UQ, OQ = sk.inner_products([ups, omg], [Y, Q], [(0, 0), (0, 1), (1, 1)])  # one pass, test matrices drawn
     res = sk.seigh(op, n_outer, n_inner=None, seed=0, store=None, client=None, dtype="float32", chunk=None,
                    rank=None, passes=0, method="krylov", n_probes=10, residuals=False)
     res = sk.ssvd(op, n_outer, n_inner, ...); res = sk.open_result(path, rank=None)
@@ -55,6 +56,7 @@ _LAZY = {
     "tsqr": "sketchla.linalg",
     "lstsq": "sketchla.linalg",
     "inner": "sketchla.linalg",
+    "inner_products": "sketchla.linalg",
     "matmul": "sketchla.linalg",
     "seigh": "sketchla.decompositions",
     "ssvd": "sketchla.decompositions",

@@ -199,6 +199,11 @@ class TestMatrix:
         """The whole matrix in memory (only for small matrices)."""
         return self.block(slice(None), slice(None), xp=xp)
 
+    def columns(self, start: int, stop: int) -> "TestMatrixColumns":
+        """Columns ``start:stop`` as a matrix of their own (e.g. ``Ω_I`` of paper Alg. 1, the
+        columns of ``Ω`` after ``Ω_O``): its blocks are those of this matrix, so nothing else is drawn."""
+        return TestMatrixColumns(self, start, stop)
+
     def to_dask(self, row_block=None, chunk=None):
         """Dask array view; each block generated independently by :meth:`block`.
 
@@ -231,6 +236,33 @@ class TestMatrix:
                 )
         meta = np.empty((0, 0), dtype=self.dtype)
         return da.Array(dsk, name, chunks=(rchunks, cchunks), dtype=self.dtype, meta=meta)
+
+
+class TestMatrixColumns:
+    """Columns ``start:stop`` of a :class:`TestMatrix`, with the same ``block`` interface
+    (``shape``, ``dtype``, ``block(rows, cols, xp)``); a streamed product draws only these."""
+
+    __test__ = False
+
+    def __init__(self, parent: TestMatrix, start: int, stop: int):
+        c0, c1 = _normalize_slice(slice(start, stop), parent.shape[1], "columns")
+        self.parent, self.start = parent, c0
+        self.shape = (parent.shape[0], c1 - c0)
+        self.dtype = parent.dtype
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def block(self, rows=slice(None), cols=slice(None), xp=None):
+        c0, c1 = _normalize_slice(cols, self.shape[1], "cols")
+        return self.parent.block(rows, slice(self.start + c0, self.start + c1), xp=xp)
+
+    def __dask_tokenize__(self):
+        return ("sketchla.TestMatrixColumns", self.parent.__dask_tokenize__(), self.start, self.shape[1])
+
+    def __repr__(self):
+        return f"{self.parent!r}.columns({self.start}, {self.start + self.shape[1]})"
 
 
 def _signs(words: np.ndarray, lo: int, hi: int) -> np.ndarray:

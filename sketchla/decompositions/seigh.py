@@ -5,9 +5,10 @@ Single pass (``passes=0``, the paper's algorithm): measurements (Alg. 2 lines
 the first ``n_O`` columns are the outer sketch ``M_O = A Ω_O`` and are
 *recycled*: the inner sketch is ``M_I = Υᵀ Y`` with an independent ``Υ``
 (``D × n_I``). So exactly ``n_I`` operator applications are made. ``Q`` comes
-from streaming TSQR of ``M_O`` (line 3); the thin products ``ΥᵀY``, ``ΥᵀQ``
-and ``ΩᵀQ`` are streamed over row blocks; the ``n_O × n_O`` core is solved in
-float64 (lines 4–8, :func:`._core.seigh_core`).
+from streaming QR of ``M_O`` (line 3); the thin products ``ΥᵀY``, ``ΥᵀQ`` and
+``ΩᵀQ`` are one streamed pass over Y and Q, generating each row block of Υ and
+Ω once (:func:`sketchla.linalg.inner_products`); the ``n_O × n_O`` core is
+solved in float64 (lines 4–8, :func:`._core.seigh_core`).
 
 Multi-pass (``passes=q ≥ 1``): block Krylov (default) or subspace iteration,
 ``q`` more measurements of the operator on the stored basis, then an exact
@@ -23,9 +24,8 @@ import logging
 
 import numpy as np
 
-from ..backend import on_device
 from ..blocking import BlockPlan
-from ..linalg import inner
+from ..linalg import inner_products
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
 from ._core import seigh_core_cond
@@ -110,7 +110,7 @@ def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype
         ``"gaussian"`` (default; the setting of the error bounds of Tropp et
         al. 2019), or ``"signs"`` (±1 entries), the cheapest to generate
         (:mod:`sketchla.random`) — worth it where the operator is cheap, since Ω
-        and Υ are generated again for the thin products. ``"rademacher"`` is
+        and Υ are generated again (once) for the thin products. ``"rademacher"`` is
         the older, slower ±1 generator, kept for stores made with it.
     gpu : run the QR and the thin products on CuPy blocks (Zarr chunks read
         to the GPU; needs CuPy and a CUDA device). The measurements run
@@ -174,12 +174,10 @@ def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx):
                            client=ctx.c_linalg, verify=ctx.verify, gpu=ctx.gpu)
 
     with ctx.timed("thin_products"):
-        rc, br = plan.thin_blocking(D, TILE_ROWS)
-        # thin products: M_I = Υᵀ Y, ΥᵀQ (one pass over a generated Υ), ΩᵀQ
-        M_I, ups_Q = inner(on_device(upsilon.to_dask(row_block=rc), ctx.gpu), [Y, Q], client=ctx.c_linalg,
-                           block_rows=br, gpu=ctx.gpu)
-        omega_Q = inner(on_device(omega.to_dask(row_block=rc), ctx.gpu), Q, client=ctx.c_linalg,
-                        block_rows=br, gpu=ctx.gpu)
+        _, br = plan.thin_blocking(D, TILE_ROWS)
+        # thin products M_I = Υᵀ Y, ΥᵀQ, ΩᵀQ in one pass over Y and Q, each block of Υ, Ω drawn once
+        M_I, ups_Q, omega_Q = inner_products([upsilon, omega], [Y, Q], [(0, 0), (0, 1), (1, 1)],
+                                             client=ctx.c_linalg, block_rows=br, gpu=ctx.gpu)
 
     # lines 4-8: pseudoinverses by least squares, symmetric core, eigh
     with ctx.timed("core_solve"):

@@ -9,8 +9,9 @@ operator applications:
   independent ``Υ_I`` is the inner sketch ``M_I = Υ_Iᵀ A Ω_I`` (line 3).
 
 Then ``Q = qr(Aᵀ Υ_O)`` and ``P = qr(A Ω_O)`` by streaming TSQR (lines 4–5),
-the thin products ``Υ_Iᵀ [AΩ_I, P]`` and ``Ω_Iᵀ Q`` are streamed over row
-blocks, and the ``n_O × n_O`` core is solved in float64 (lines 6–8).
+the thin products ``Υ_Iᵀ [AΩ_I, P]`` (one pass over Y and P) and ``Ω_Iᵀ Q``
+(one pass over Q) are streamed over row blocks, generating each block of Υ_I
+and Ω_I once, and the ``n_O × n_O`` core is solved in float64 (lines 6–8).
 
 Multi-pass (``passes=q ≥ 1``): each pass measures the adjoint on the current
 left basis and the operator on the new right basis (block Krylov by default),
@@ -24,7 +25,7 @@ import numpy as np
 
 from ..backend import on_device
 from ..blocking import BlockPlan
-from ..linalg import inner, matmul
+from ..linalg import inner_products, matmul
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
 from ._core import ssvd_core_cond
@@ -102,14 +103,14 @@ def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx):
         P = orthonormalize(run, sketch_rows(Y, plan_L.row_block, slice(0, n_outer)), "P", plan_L,
                            client=ctx.c_linalg, verify=ctx.verify, gpu=gpu)  # line 5
 
-    # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over the generated Υ_I; then Ω_Iᵀ Q
+    # M_I = Υ_Iᵀ A Ω_I and Υ_Iᵀ P in one pass over Y's inner columns and P (D_L rows), Ω_Iᵀ Q in one over Q
+    # (D_R rows); each block of Υ_I and Ω_I drawn once
     with ctx.timed("thin_products"):
-        (rc_L, br_L), (rc_R, br_R) = plan_L.thin_blocking(D_L, TILE_ROWS), plan_R.thin_blocking(D_R, TILE_ROWS)
-        M_I, ups_P = inner(on_device(ups_inner.to_dask(row_block=rc_L), gpu),
-                           [on_device(sketch_rows(Y, plan_L.row_block, slice(n_outer, n_outer + n_inner)), gpu), P],
-                           client=ctx.c_linalg, block_rows=br_L, gpu=gpu)
-        omega_I = on_device(omega.to_dask(row_block=rc_R)[:, n_outer:], gpu)
-        omega_Q = inner(omega_I, Q, client=ctx.c_linalg, block_rows=br_R, gpu=gpu)
+        (_, br_L), (_, br_R) = plan_L.thin_blocking(D_L, TILE_ROWS), plan_R.thin_blocking(D_R, TILE_ROWS)
+        M_I, ups_P = inner_products([ups_inner], [on_device(sketch_rows(Y, plan_L.row_block, slice(
+            n_outer, n_outer + n_inner)), gpu), P], client=ctx.c_linalg, block_rows=br_L, gpu=gpu)
+        (omega_Q,) = inner_products([omega.columns(n_outer, n_outer + n_inner)], [Q], client=ctx.c_linalg,
+                                    block_rows=br_R, gpu=gpu)
 
     with ctx.timed("core_solve"):
         U, S, Vh, conds = ssvd_core_cond(M_I, ups_P, omega_Q)  # lines 6-8

@@ -3,10 +3,12 @@
 Everything here is about *where the numbers come from and go to*, not about
 the numerics:
 
-* :class:`_Source` normalises an input (``zarr.Array``, ``dask.array.Array``
-  or, for right-hand sides, an in-memory NumPy/CuPy array) into a list of
-  per-row-block references that a Dask task can turn into an array. Zarr
-  blocks are read *inside* the consuming task (a :class:`_ZarrSlice`), so the
+* :class:`_Source` normalises an input (``zarr.Array``, ``dask.array.Array``,
+  for right-hand sides an in-memory NumPy/CuPy array, or — where a routine
+  allows it — a *generated* factor such as a :class:`sketchla.random.TestMatrix`)
+  into a list of per-row-block references that a Dask task can turn into an
+  array. Zarr blocks are read and generated blocks drawn *inside* the
+  consuming task (a :class:`_ZarrSlice`, a :class:`_Generated`), so the
   scheduler never reads ahead and holds more blocks than it computes on —
   that is what keeps the peak memory at O(block_rows · n) per worker.
 * :func:`plan_rows` picks the row-block height (``block_rows``, the
@@ -37,7 +39,7 @@ from ..executor import active_client
 from ..graph_keys import token
 from ..store import write_every_chunk
 from ..store.outputs import url_output
-from ._kernels import reorder
+from ._kernels import max_abs, reorder
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +133,29 @@ def read_rows_to_gpu(array, start: int, stop: int):
         return array.get_basic_selection(slice(start, stop), prototype=zarr_gpu.buffer_prototype)
 
 
+class _Generated:
+    """Rows ``start:stop`` of a generated factor: anything with ``shape``, ``dtype`` and
+    ``block(rows, cols, xp=None)`` (e.g. :class:`sketchla.random.TestMatrix`), drawn
+    inside the task (on the host; moved to CuPy when ``xp`` is CuPy)."""
+
+    __slots__ = ("gen", "start", "stop")
+
+    def __init__(self, gen, start, stop):
+        self.gen, self.start, self.stop = gen, start, stop
+
+    def read(self, xp=None):
+        return self.gen.block(slice(self.start, self.stop), slice(0, self.gen.shape[1]), xp=xp)
+
+
+def is_generated(x) -> bool:
+    """Whether ``x`` is a generated factor (see :class:`_Generated`)."""
+    return callable(getattr(x, "block", None)) and hasattr(x, "shape") and hasattr(x, "dtype") \
+        and not isinstance(x, (zarr.Array, da.Array, np.ndarray))
+
+
 def materialize(ref):
-    """Turn a block reference (:class:`_ZarrSlice` or an array) into an array."""
-    if isinstance(ref, _ZarrSlice):
+    """Turn a block reference (:class:`_ZarrSlice`, :class:`_Generated` or an array) into an array."""
+    if isinstance(ref, (_ZarrSlice, _Generated)):
         return ref.read()
     if ref.ndim == 1:
         return ref.reshape(-1, 1)
@@ -147,12 +169,14 @@ def _is_dask(x) -> bool:
 class _Source:
     """A D×n (or length-D) input that can be cut into row blocks.
 
-    ``kind`` is ``"zarr"``, ``"dask"`` or ``"memory"`` (NumPy/CuPy, only where
-    ``allow_memory``). A 1-D input is accepted only where ``allow_vector``;
-    its blocks are handed out as D_i×1 columns and ``vector`` remembers it.
+    ``kind`` is ``"zarr"``, ``"dask"``, ``"memory"`` (NumPy/CuPy, only where
+    ``allow_memory``) or ``"generated"`` (only where ``allow_generated``). A
+    1-D input is accepted only where ``allow_vector``; its blocks are handed
+    out as D_i×1 columns and ``vector`` remembers it.
     """
 
-    def __init__(self, x, name: str, *, allow_vector=False, allow_memory=False, gpu=False):
+    def __init__(self, x, name: str, *, allow_vector=False, allow_memory=False, allow_generated=False,
+                 gpu=False):
         self.name, self.gpu = name, bool(gpu)
         if isinstance(x, zarr.Array):
             self.kind = "zarr"
@@ -160,10 +184,14 @@ class _Source:
             self.kind = "dask"
         elif allow_memory and (isinstance(x, np.ndarray) or is_cupy_array(x)):
             self.kind = "memory"
+        elif allow_generated and is_generated(x):
+            self.kind = "generated"
         else:
             allowed = "a zarr.Array or a dask.array.Array"
             if allow_memory:
                 allowed += " (or a NumPy/CuPy array)"
+            if allow_generated:
+                allowed += " (or a generated factor with .block(rows, cols), e.g. a TestMatrix)"
             raise TypeError(f"{name} must be {allowed}, got {type(x).__name__}")
         if x.ndim == 1 and allow_vector:
             self.vector = True
@@ -206,6 +234,8 @@ class _Source:
             return [_ZarrSlice(self.array, s, e, self.gpu, self.vector) for s, e in bounds]
         if self.kind == "memory":
             return [self.array[s:e] for s, e in bounds]
+        if self.kind == "generated":
+            return [_Generated(self.array, s, e) for s, e in bounds]
         return list(self._banded(bounds).to_delayed().ravel())
 
     def _banded(self, bounds) -> da.Array:
@@ -234,10 +264,23 @@ def check_finite_block(block, name: str, index: int, start: int, stop: int):
     """Raise ``ValueError`` if ``block`` (rows ``start:stop`` of ``name``) has NaN/Inf."""
     xp = get_array_module(block)
     if not bool(xp.isfinite(block).all()):
-        raise ValueError(
-            f"{name} contains NaN or Inf in row block {index} (rows {start}:{stop}); "
-            "the input must be finite"
-        )
+        _raise_not_finite(name, index, start, stop)
+
+
+def checked_max_abs(block, name: str, index: int, start: int, stop: int, check: bool) -> float:
+    """Largest |entry| of ``block`` (:func:`._kernels.max_abs`, no copy), and with ``check``
+    the finiteness check of :func:`check_finite_block` from the same reduction."""
+    amax = max_abs(block)
+    if check and not math.isfinite(amax):
+        _raise_not_finite(name, index, start, stop)
+    return amax
+
+
+def _raise_not_finite(name, index, start, stop):
+    raise ValueError(
+        f"{name} contains NaN or Inf in row block {index} (rows {start}:{stop}); "
+        "the input must be finite"
+    )
 
 
 # --------------------------------------------------------------------------- outputs

@@ -241,7 +241,7 @@ CASES = {
         r"client must be a distributed.Client or None .*got 'threads'"),
     "tsqr: unknown method (no output made)": (
         lambda p: _no_store_left(p, lambda s: sk.tsqr(_zarr((16, 3)), out=s, method="gram")), ValueError,
-        r"method must be one of \('auto', 'householder'\), got 'gram'"),
+        r"method must be one of \('auto', 'cholesky', 'householder'\), got 'gram'"),
     "tsqr: fanin 1 (no output made)": (
         lambda p: _no_store_left(p, lambda s: sk.tsqr(_zarr((16, 3)), out=s, fanin=1)), ValueError,
         r"fanin must be an int >= 2, got 1"),

@@ -13,8 +13,8 @@ PACKAGE = os.path.join(ROOT, "sketchla")
 
 #: top-level names the experiments, the benchmarks and the README use (docs/ARCHITECTURE.md, "Public API")
 PUBLIC = ["LinearOperator", "RecipeOperator", "clear_recipe_cache", "aslinearoperator", "TestMatrix", "measure",
-          "tsqr", "lstsq", "inner", "matmul", "seigh", "ssvd", "open_result", "seigh_core", "ssvd_core",
-          "BlockPlan", "client_context", "get_client", "get_array_module", "json_default", "grassmann",
+          "tsqr", "lstsq", "inner", "inner_products", "matmul", "seigh", "ssvd", "open_result", "seigh_core",
+          "ssvd_core", "BlockPlan", "client_context", "get_client", "get_array_module", "json_default", "grassmann",
           "TailDominatedWarning", "IllConditionedCoreWarning"]
 
 #: the layers of docs/ARCHITECTURE.md, top down: a module imports only from its own row's package or lower rows

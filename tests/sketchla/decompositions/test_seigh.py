@@ -37,6 +37,32 @@ def test_matches_dense_reference_float64(tmp_path, kind):
     np.testing.assert_allclose(V.T @ V, np.eye(12), atol=1e-10)
 
 
+def test_thin_products_are_one_pass_over_y_and_q(tmp_path, monkeypatch):
+    """Issue 18.2: ΥᵀY, ΥᵀQ, ΩᵀQ read each row block of the stored Y and Q once, and draw
+    each block of Υ once (Ω once more than the measurement, which drew it first)."""
+    from sketchla.linalg import _blocks
+
+    reads, draws = [], []
+    real_read, real_block = _blocks._ZarrSlice.read, TestMatrix.block
+
+    def spy_read(self):
+        reads.append((self.array.path, self.start))
+        return real_read(self)
+
+    def spy_block(self, rows=slice(None), cols=slice(None), xp=None):
+        draws.append(self.name)
+        return real_block(self, rows, cols, xp)
+
+    monkeypatch.setattr(_blocks._ZarrSlice, "read", spy_read)
+    monkeypatch.setattr(TestMatrix, "block", spy_block)
+    A, *_ = exp_decay(160, R=4, q=0.5, seed=1, signs=True)
+    # full-rank M_O: Q by Cholesky QR, which never reads Q back
+    sk.seigh(A, 8, 17, seed=3, store=str(tmp_path / "run"), client=False, dtype="float64", chunk=17, progress=False)
+    assert sorted(s for p, s in reads if p.endswith("Q")) == [0]      # one block of 160 rows, once
+    assert sorted(s for p, s in reads if p.endswith("Y")) == [0]
+    assert draws.count("upsilon") == 1 and draws.count("omega") == 2  # thin products: one block each
+
+
 @pytest.mark.parametrize("make", [
     lambda: low_rank_plus_noise(300, R=10, gamma=1e-3, seed=2, signs=True),
     lambda: poly_decay(300, R=10, p=2.0, seed=3, signs=True),

@@ -44,6 +44,43 @@ def test_tsqr_zarr_read_into_cupy(cp, rng, dtype):
     assert_qr(np.asarray(out[...]), cp.asnumpy(R), A, 30 * eps(dtype), 30 * eps(dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cond,lazy", [(1.0, True), (1e4, False), (1e10, False)])
+def test_tsqr_cholesky_cupy(cp, rng, dtype, cond, lazy):
+    """Cholesky QR on CuPy blocks: float64 Grams, chains of solves checked by their checksums,
+    a shifted first step; subnormal float32 entries scaled like on the host."""
+    A = ill_conditioned(rng, 600, 16, cond, dtype) if cond > 1 else rng.standard_normal((600, 16)).astype(dtype)
+    if lazy:
+        Q, R = sk.tsqr(_cupy_dask(cp, A), block_rows=100, method="cholesky")
+        q = cp.asnumpy(Q.compute())
+    else:
+        out = empty_zarr(A.shape, dtype, chunks=(100, 16))
+        Q, R = sk.tsqr(to_zarr(A, chunks=(100, 16)), out=out, block_rows=100, gpu=True, method="cholesky")
+        q = np.asarray(out[...])
+    assert isinstance(R, cp.ndarray)
+    assert_qr(q, cp.asnumpy(R), A, 30 * eps(dtype), 30 * eps(dtype))
+    tiny = (rng.standard_normal((600, 16)) * float(np.finfo(np.float32).tiny) * 2.0**-10).astype(np.float32)
+    Q, R = sk.tsqr(_cupy_dask(cp, tiny, 100), block_rows=100)
+    q = cp.asnumpy(Q.compute()).astype(np.float64)
+    assert np.abs(q.T @ q - np.eye(16)).max() <= 30 * eps(np.float32)
+
+
+def test_inner_products_generated_on_cupy(cp, rng):
+    """Generated left factors are drawn on the host and moved to the device of the stored ones."""
+    from sketchla.random import TestMatrix
+
+    D = 300
+    ups = TestMatrix((D, 9), seed=1, name="upsilon", dtype="float32")
+    omg = TestMatrix((D, 11), seed=1, name="omega", dtype="float32")
+    Y = rng.standard_normal((D, 6)).astype(np.float32)
+    Q = rng.standard_normal((D, 4)).astype(np.float32)
+    M, UQ, OQ = sk.linalg.inner_products([ups, omg.columns(2, 11)], [to_zarr(Y), _cupy_dask(cp, Q)],
+                                         [(0, 0), (0, 1), (1, 1)], block_rows=100, gpu=True)
+    assert isinstance(M, cp.ndarray)
+    np.testing.assert_allclose(cp.asnumpy(M), ups.toarray().T.astype(np.float64) @ Y, atol=1e-3)
+    np.testing.assert_allclose(cp.asnumpy(OQ), omg.toarray()[:, 2:].T.astype(np.float64) @ Q, atol=1e-3)
+
+
 def test_tsqr_rank_deficient_cupy(cp, rng):
     A = low_rank(rng, 500, 30, 2, np.float32)
     Q, R = sk.tsqr(_cupy_dask(cp, A), block_rows=45, fanin=2)

@@ -1,4 +1,6 @@
-"""Building blocks: the reduction tree, block sizes, the LAPACK kernels; a hypothesis sweep."""
+"""Building blocks: the reduction tree, block sizes, the kernels (LAPACK, scaling, Cholesky QR); a hypothesis sweep."""
+import math
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -68,19 +70,19 @@ def test_node_qr_root_sign(rng):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(D=st.integers(1, 120), n=st.integers(1, 9), block_rows=st.integers(1, 50),
        fanin=st.one_of(st.none(), st.integers(2, 5)), seed=st.integers(0, 2**16),
-       f32=st.booleans(), lazy=st.booleans())
-def test_any_blocking_gives_a_qr(D, n, block_rows, fanin, seed, f32, lazy):
-    """Any D ≥ n, block height and fan-in (ragged blocks, blocks shorter than n, one block)."""
+       f32=st.booleans(), lazy=st.booleans(), method=st.sampled_from(["auto", "cholesky", "householder"]))
+def test_any_blocking_gives_a_qr(D, n, block_rows, fanin, seed, f32, lazy, method):
+    """Any D ≥ n, block height and fan-in (ragged blocks, blocks shorter than n, one block), any method."""
     D = max(D, n)
     dtype = np.float32 if f32 else np.float64
     A = np.random.default_rng(seed).standard_normal((D, n)).astype(dtype)
     tol = 30 * np.finfo(dtype).eps
     if lazy:
-        Q, R = sk.tsqr(da.from_array(A, chunks=11), block_rows=block_rows, fanin=fanin)
+        Q, R = sk.tsqr(da.from_array(A, chunks=11), block_rows=block_rows, fanin=fanin, method=method)
         Q = Q.compute()
     else:
         Q, R = sk.tsqr(to_zarr(A, chunks=(13, n)), out=empty_zarr((D, n), dtype, chunks=(7, n)),
-                       block_rows=block_rows, fanin=fanin)
+                       block_rows=block_rows, fanin=fanin, method=method)
         Q = Q[...]
     assert_qr(Q, R, A, tol, tol)
 
@@ -99,15 +101,70 @@ def test_cond_estimate(rng):
         assert true / 2 <= est <= true * (1 + 1e-12)
 
 
-def test_factor_q_is_orgqr_of_the_same_reflectors(rng):
-    block = rng.standard_normal((300, 20)).astype(np.float32)
-    f = _kernels.factor(block)
-    r0 = f.r.copy()
-    q, r = f.q()
-    np.testing.assert_array_equal(r, r0)
-    q2, r2 = _kernels.local_qr(block)
-    np.testing.assert_array_equal(q, q2)
-    np.testing.assert_array_equal(r, r2)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scaling_by_powers_of_two_is_exact(dtype):
+    """Blocks outside [2^-64, 2^64] are scaled to a largest entry in [0.5, 1), bit for bit."""
+    fi = np.finfo(dtype)
+    assert _kernels.scale_exponent(1.0) == 0 and _kernels.scale_exponent(2.0**60) == 0
+    assert _kernels.scale_exponent(0.0) == 0 and _kernels.scale_exponent(float("nan")) == 0
+    for amax in (float(fi.smallest_subnormal) * 7, float(fi.tiny), float(fi.max), 2.0**70, 2.0**-70):
+        e = _kernels.scale_exponent(amax)
+        assert e != 0 and 0.5 <= math.ldexp(amax, -e) < 1
+    x = np.array([[fi.smallest_subnormal * 3, -fi.smallest_subnormal], [fi.tiny, 0]], dtype=dtype)
+    e = _kernels.scale_exponent(_kernels.max_abs(x))
+    y = _kernels.scaled(x, e)
+    assert y.dtype == dtype and _kernels.max_abs(y) < 1
+    np.testing.assert_array_equal(_kernels.scaled(y, -e), x)  # exact both ways
+    assert _kernels.scaled(x, 0) is x
+    assert _kernels.max_abs(np.array([[1.0, np.nan]])) != _kernels.max_abs(np.array([[1.0, np.nan]]))
+    assert _kernels.max_abs(np.zeros((0, 3))) == 0.0
+
+
+def test_node_qr_carries_exponents(rng):
+    """Pairs (r, e) stand for r·2^e: the node's R is the R of the unscaled stack."""
+    rs = [np.triu(rng.standard_normal((4, 4))) for _ in range(3)]
+    exps = [0, 500, -300]
+    _, (r, e) = _kernels.node_qr(*zip(rs, exps), root=True)
+    assert e == 500
+    # the largest member dominates: the others enter scaled by 2^-500 and 2^-800
+    ref = np.linalg.qr(np.vstack([rs[0] * 2.0**-500, rs[1], np.zeros((4, 4))]))[1]
+    np.testing.assert_allclose(np.abs(r), np.abs(ref), rtol=1e-14)
+    assert _kernels.node_r(*zip(rs, exps), root=True)[1] == 500
+    big = _kernels.unscale((np.eye(2), 1100), np.float64)
+    assert np.isinf(big[0, 0]) and big[0, 1] == 0
+    np.testing.assert_array_equal(_kernels.unscale((np.eye(2), -3), np.float32), np.eye(2, dtype=np.float32) / 8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_solve_right_and_cholesky(rng, dtype):
+    z = rng.standard_normal((500, 12))
+    r = _kernels.cholesky_upper(z.T @ z)
+    np.testing.assert_allclose(r.T @ r, z.T @ z, rtol=1e-13)
+    assert np.array_equal(r, np.triu(r)) and (np.diagonal(r) > 0).all()
+    zc = z.astype(dtype)
+    q = _kernels.solve_right(zc, r)
+    assert q.dtype == dtype and q.shape == z.shape
+    np.testing.assert_allclose(q, np.linalg.qr(z)[0] * np.sign(np.diagonal(np.linalg.qr(z)[1])),
+                               atol=100 * np.finfo(dtype).eps)
+    np.testing.assert_array_equal(zc, z.astype(dtype))  # not owned: left alone
+    scratch = zc.copy()
+    q2 = _kernels.solve_right(scratch, r, owned=True)
+    np.testing.assert_array_equal(q2, q)
+    # a singular or indefinite Gram has no Cholesky factor; a shift gives one
+    g = np.ones((3, 3))
+    assert _kernels.cholesky_upper(g) is None
+    assert _kernels.cholesky_upper(g, shift=1e-8) is not None
+
+
+def test_bits_checksum(rng):
+    z = rng.standard_normal((50, 7))
+    assert _kernels.bits_checksum(z) == _kernels.bits_checksum(z.copy())
+    assert _kernels.bits_checksum(np.asfortranarray(z)) == _kernels.bits_checksum(z)
+    w = z.copy()
+    w[17, 3] = np.nextafter(w[17, 3], np.inf)  # one bit of one entry
+    assert _kernels.bits_checksum(w) != _kernels.bits_checksum(z)
+    z32 = z.astype(np.float32)
+    assert _kernels.bits_checksum(z32) != _kernels.bits_checksum(z32 * np.float32(1 + 2**-20))
 
 
 @pytest.mark.parametrize("shape", [(1000, 7), (3, 5), (257, 1), (0, 4)])

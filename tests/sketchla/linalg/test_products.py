@@ -127,3 +127,100 @@ def test_matmul_to_a_path_writes_every_chunk(rng, tmp_path):
     np.testing.assert_array_equal(out[...], 0.0)
     files = sorted(p.name for p in (tmp_path / "qu.zarr" / "c").iterdir())
     assert files == ["0", "1", "2"]
+
+
+# --------------------------------------------------------------------------- inner_products: several pairs, generated factors
+def _tm(D, n, name, dtype="float64"):
+    from sketchla.random import TestMatrix
+
+    return TestMatrix((D, n), seed=5, name=name, dtype=dtype)
+
+
+@pytest.mark.parametrize("block_rows", [None, 64, 100, 1000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inner_products_matches_numpy(rng, dtype, block_rows):
+    """Generated, column-view, Zarr and Dask left factors; Zarr, Dask, NumPy and 1-D right ones."""
+    D = 300
+    ups, omg = _tm(D, 9, "ups", dtype), _tm(D, 12, "omg", dtype)
+    L3 = rng.standard_normal((D, 4)).astype(dtype)
+    Y = rng.standard_normal((D, 7)).astype(dtype)
+    Q = rng.standard_normal((D, 5)).astype(dtype)
+    v = rng.standard_normal(D)
+    lefts = [ups, omg.columns(3, 12), to_zarr(L3), da.from_array(L3, chunks=71)]
+    rights = [to_zarr(Y, chunks=(50, 7)), da.from_array(Q, chunks=(80, 5)), v, Q]
+    pairs = [(0, 0), (0, 1), (1, 1), (2, 2), (3, 3), (1, 0)]
+    got = sk.linalg.inner_products(lefts, rights, pairs, block_rows=block_rows)
+    dense_l = [ups.toarray(), omg.toarray()[:, 3:], L3, L3]
+    dense_r = [Y, Q, v, Q]
+    for (j, k), g in zip(pairs, got):
+        ref = dense_l[j].astype(np.float64).T @ np.asarray(dense_r[k], dtype=np.float64)
+        assert g.dtype == np.float64 and g.shape == ref.shape
+        scale = np.abs(dense_l[j]).max() * np.abs(dense_r[k]).max() * np.sqrt(D)
+        np.testing.assert_allclose(g, ref, rtol=0, atol=50 * eps(np.result_type(dtype, dense_r[k].dtype)) * scale)
+
+
+def test_inner_products_one_pass_each_block_drawn_and_read_once(rng, monkeypatch):
+    """Each row block of each stored factor is read once and each block of each generated factor
+    drawn once, however many products use it — SEIGH's thin products."""
+    from sketchla.linalg import _blocks
+    from sketchla.random import TestMatrix
+
+    reads, draws = [], []
+    real_read, real_block = _blocks._ZarrSlice.read, TestMatrix.block
+
+    def spy_read(self):
+        reads.append((id(self.array), self.start))
+        return real_read(self)
+
+    def spy_block(self, rows=slice(None), cols=slice(None), xp=None):
+        draws.append((self.name, rows.start, rows.stop, cols.start, cols.stop))
+        return real_block(self, rows, cols, xp)
+
+    monkeypatch.setattr(_blocks._ZarrSlice, "read", spy_read)
+    monkeypatch.setattr(TestMatrix, "block", spy_block)
+    D = 400
+    Y, Q = to_zarr(rng.standard_normal((D, 10)), chunks=(100, 10)), to_zarr(rng.standard_normal((D, 6)), chunks=(100, 6))
+    ups, omg = _tm(D, 10, "upsilon"), _tm(D, 12, "omega")
+    M, UQ, OQ = sk.linalg.inner_products([ups, omg.columns(2, 12)], [Y, Q], [(0, 0), (0, 1), (1, 1)], block_rows=100)
+    assert sorted(s for i, s in reads if i == id(Y)) == [0, 100, 200, 300]
+    assert sorted(s for i, s in reads if i == id(Q)) == [0, 100, 200, 300]
+    assert sorted(d for d in draws if d[0] == "upsilon") == [("upsilon", r, r + 100, 0, 10) for r in (0, 100, 200, 300)]
+    assert sorted(d for d in draws if d[0] == "omega") == [("omega", r, r + 100, 2, 12) for r in (0, 100, 200, 300)]
+    np.testing.assert_allclose(OQ, omg.toarray()[:, 2:].T @ Q[...], atol=1e-12)
+    np.testing.assert_allclose(M, ups.toarray().T @ Y[...], atol=1e-12)
+    np.testing.assert_allclose(UQ, ups.toarray().T @ Q[...], atol=1e-12)
+
+
+def test_inner_products_errors(rng):
+    D = 50
+    Y = to_zarr(rng.standard_normal((D, 3)))
+    ups = _tm(D, 4, "ups")
+    with pytest.raises(ValueError, match="at least one left and one right"):
+        sk.linalg.inner_products([], [Y])
+    with pytest.raises(ValueError, match=r"pairs holds \(0, 2\); there are 1 left and 1 right factors"):
+        sk.linalg.inner_products([ups], [Y], [(0, 2)])
+    with pytest.raises(ValueError, match="pairs is empty"):
+        sk.linalg.inner_products([ups], [Y], [])
+    with pytest.raises(ValueError, match=r"rights\[0\] has 49 rows but lefts\[0\] has 50"):
+        sk.linalg.inner_products([ups], [rng.standard_normal((49, 2))])
+    with pytest.raises(TypeError, match=r"rights\[0\] must be a zarr.Array"):
+        sk.linalg.inner_products([Y], [ups])  # a generated factor only on the left
+    with pytest.raises(TypeError, match=r"lefts\[0\] must be .* a generated factor"):
+        sk.linalg.inner_products(["x"], [Y])
+    bad = rng.standard_normal((D, 2))
+    bad[7, 1] = np.inf
+    with pytest.raises(ValueError, match=r"rights\[1\] contains NaN or Inf in row block 0"):
+        sk.linalg.inner_products([ups], [Y, bad])
+
+
+def test_test_matrix_columns_are_the_parents(rng):
+    omg = _tm(300, 10, "omega")
+    view = omg.columns(4, 10)
+    assert view.shape == (300, 6) and view.dtype == omg.dtype and view.ndim == 2
+    np.testing.assert_array_equal(view.block(slice(20, 90), slice(1, 5)), omg.block(slice(20, 90), slice(5, 9)))
+    np.testing.assert_array_equal(view.block(), omg.toarray()[:, 4:])
+    from dask.base import tokenize
+
+    assert tokenize(view) == tokenize(omg.columns(4, 10)) != tokenize(omg.columns(3, 10))
+    with pytest.raises(ValueError, match="out of range|step"):
+        omg.columns(4, 10).block(slice(0, 5), slice(0, 9, 2))
