@@ -17,7 +17,8 @@ import numpy as np
 
 from ..overlap import k_for
 from ..paper_values import COLLAPSING_METRICS, FIG1_K, FIG16_KS, PAPER_TABLE2, TABLE2_RHOS
-from .style import METRIC_NAMES, SPLIT_STYLE, caption, finish, plain_log, pyplot, save_figure, steps_axis, steps_text
+from .style import (METRIC_NAMES, SPLIT_STYLE, caption, finish, k_axes, plain_log, pyplot, save_figure, steps_axis,
+                    steps_text)
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +102,7 @@ def _fig1_right(res, out: Path, plt) -> Path:
             ax.plot(np.arange(1, len(ratio) + 1), ratio, color=cmap(c / max(len(steps) - 1, 1)), lw=1,
                     ls="-" if kind == "sketched" else "--", label=f"step {s}" + (" (exact)" if kind == "exact" else ""))
         ax.axhline(1.0, color="k", ls=":", label="chance (ratio 1)")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("k (top-k mask and eigenspace)")
-        plain_log(ax, "x")
-        ax.set_title(f"H_{sp}", fontsize=10)
-        ax.grid(True, which="major", alpha=0.3)
+        k_axes(ax, sp)
         ax.legend(fontsize=7, ncol=2, loc="lower right")
     axes[0, 0].set_ylabel("overlap / chance k/D")
     finish(fig, "Fig. 1 (right) for this problem: overlap relative to chance vs k",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .style import SPLIT_STYLE, caption, finish, plain_log, pyplot, save_figure, steps_axis
+from .style import SPLIT_STYLE, caption, finish, k_axes, pyplot, save_figure, steps_axis
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +62,7 @@ def _fig3(res: dict, out: Path, plt) -> Path:
         if steps:
             e = by_step[steps[-1]]
             ax.plot(e["k"], e["chance"], "k--", lw=1, label="chance k/D")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("k (top-k mask and eigenspace)")
-        plain_log(ax, "x")
-        ax.set_title(f"H_{split}", fontsize=10)
-        ax.grid(True, which="major", alpha=0.3)
+        k_axes(ax, split)
         ax.legend(fontsize=8)
     axes[0, 0].set_ylabel("overlap (Eq. 3)")
     finish(fig, "Fig. 3: magnitude mask vs top-k Hessian eigenspace, overlap for every k",

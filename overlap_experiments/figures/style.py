@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["pyplot", "save_figure", "finish", "caption", "problem_text", "steps_text", "steps_axis", "plain_log",
+__all__ = ["pyplot", "save_figure", "finish", "caption", "problem_text", "steps_text", "steps_axis", "plain_log", "k_axes",
            "SPLIT_STYLE", "DPI", "METRIC_NAMES"]
 
 #: line style of the Hessian splits (H_train solid, H_test dashed)
@@ -98,6 +98,16 @@ def steps_axis(ax, steps, label: str | None = "training step (symlog axis)") -> 
     ax.xaxis.set_major_formatter(_plain)
     if label is not None:
         ax.set_xlabel(label)
+
+
+def k_axes(ax, split: str) -> None:
+    """A panel of curves over k = 1..n for ``H_split``: log-log, plain k ticks, a grid."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("k (top-k mask and eigenspace)")
+    plain_log(ax, "x")
+    ax.set_title(f"H_{split}", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
 
 
 def plain_log(ax, axis: str = "x") -> None:
