@@ -51,7 +51,7 @@ from .checkpoints import checkpoint_path
 from .fileio import file_digest, write_json
 from .hessian.recipe import hessian_recipe
 from .hessian.samples import store_sample
-from .progress import format_seconds, track
+from .progress import format_seconds, stage, track
 from .reports import html
 from .train import train
 
@@ -83,9 +83,9 @@ def _run(out: Path, cfg, *, progress: bool, figures: bool, keep_stores: bool, re
 
     # 1. data (first, so a bad data path fails before anything is written); the
     # model's parameter count is checked by build_model when train() builds it
-    t0 = time.perf_counter()
-    dataset = load_data(cfg)
-    timings["data"] = time.perf_counter() - t0
+    with stage(f"{problem.name}: loading the data ({cfg.label})", enabled=progress) as st:
+        dataset = load_data(cfg)
+    timings["data"] = st["seconds"]
     out.mkdir(parents=True, exist_ok=True)
 
     # 2. training
@@ -95,14 +95,14 @@ def _run(out: Path, cfg, *, progress: bool, figures: bool, keep_stores: bool, re
     logger.info("%s: %d SGD steps trained (%s), %.1fs", problem.name, tr["trained_steps"], cfg.label, timings["train"])
 
     # 3. Hessian samples (never augmented)
-    t0 = time.perf_counter()
-    samples = store_samples(cfg, dataset, out / "hessian_samples")
-    timings["hessian_samples"] = time.perf_counter() - t0
+    with stage(f"{problem.name}: Hessian samples", enabled=progress) as st:
+        samples = store_samples(cfg, dataset, out / "hessian_samples")
+    timings["hessian_samples"] = st["seconds"]
 
     # 4. checkpoints: magnitude orders and the report's metrics
-    t0 = time.perf_counter()
-    metrics, orders = layout.checkpoint_metrics(cfg, problem, dataset, samples, out / "checkpoints")
-    timings["evaluate"] = time.perf_counter() - t0
+    with stage(f"{problem.name}: evaluating the checkpoints", enabled=progress) as st:
+        metrics, orders = layout.checkpoint_metrics(cfg, problem, dataset, samples, out / "checkpoints")
+    timings["evaluate"] = st["seconds"]
 
     # 5. every analysed Hessian
     analyses = _analyse_hessians(cfg, problem, orders, samples, out, keep=layout.BASIS_COLUMNS,
@@ -113,9 +113,9 @@ def _run(out: Path, cfg, *, progress: bool, figures: bool, keep_stores: bool, re
     results["timings"] = timings
     results["timings_reused"] = reused
     if figures:
-        t0 = time.perf_counter()
-        results["figures"] = layout.make_figures(results, out)
-        timings["figures"] = time.perf_counter() - t0
+        with stage(f"{problem.name}: figures", enabled=progress) as st:
+            results["figures"] = layout.make_figures(results, out)
+        timings["figures"] = st["seconds"]
     timings["total"] = time.perf_counter() - t_start
     results["disk"] = outputs.disk_use(out)
     write_json(out / "results.json", results)
