@@ -55,7 +55,7 @@ def analyse(op, order, *, k_max: int, method: str = "lapack", dtype: str = "floa
     """
     D = op.shape[0]
     t0 = time.perf_counter()
-    H = exact_hessian(op, progress=progress, desc=f"{tag} (exact)")
+    H = exact_hessian(op, progress=progress, desc=f"{tag}: dense H from {D} Hessian-vector products")
     seconds_hessian = time.perf_counter() - t0
     fro2 = float(np.sum(H * H))
     solver = f"LAPACK syevd, {dtype}" if method == "lapack" else f"Lanczos, top {k_max}"
