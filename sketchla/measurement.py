@@ -55,7 +55,7 @@ from .executor import client_context, is_small, run_graph
 from .graph_keys import key_prefix
 from .operators import AdjointOperator, aslinearoperator
 from .random import TestMatrix
-from .store import RunStore, check_verify, chunk_manifest, write_done_record, write_every_chunk
+from .store import RunStore, check_verify, chunk_manifest, open_array, write_done_record, write_every_chunk
 
 __all__ = ["measure", "NonFiniteMeasurementError"]
 
@@ -96,8 +96,6 @@ def _storage_note(exc, store_path):
 
 def _measure_chunk(op, test, store_path, name, j, j0, j1, check_finite, xp_name, dtype):
     """One task: measure columns ``[j0, j1)`` and write them, then record chunk ``j``."""
-    import zarr
-
     t0 = time.perf_counter()
     try:
         xp = _xp_from_name(xp_name)
@@ -112,7 +110,8 @@ def _measure_chunk(op, test, store_path, name, j, j0, j1, check_finite, xp_name,
                 f"operator returned {bad} non-finite value(s) (NaN/Inf) in chunk {j} "
                 f"(columns {j0}:{j1}) of measurement {name!r}"
             )
-        arr = write_every_chunk(zarr.open_array(store_path, path=name, mode="r+", zarr_format=3))
+        # store_path: RunStore.path, a directory or a URL (a StoreURL carrying its storage_options)
+        arr = write_every_chunk(open_array(store_path, name))
         arr[:, j0:j1] = Y
         _record(store_path, name, j, arr, j)  # only after the data write returned
     except Exception as exc:  # attach which chunk failed, keep the exception type

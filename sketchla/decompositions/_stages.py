@@ -35,25 +35,28 @@ from ._checks import check_gpu, check_seed, check_sizes
 log = logging.getLogger(__name__)
 
 
-def open_run(store, params: dict) -> RunStore:
+def open_run(store, params: dict, storage_options=None) -> RunStore:
     """Open (or create) the run store; ``store=None`` makes a temporary one.
 
     A temporary store lives in a fresh directory removed when the returned
     object is garbage collected (results keep a reference to it).
+    ``storage_options``: for a store URL (issue 21; see :mod:`sketchla.store`).
     """
     if store is None:
+        if storage_options:
+            raise ValueError("storage_options were given without a store URL (store=None makes a local temporary store)")
         tmp = tempfile.TemporaryDirectory(prefix="sketchla-run-")
         run = RunStore.open(tmp.name + "/run.zarr", params)
         run._tmpdir = tmp  # keep the directory alive with the store
         weakref.finalize(run, tmp.cleanup)
         return run
     if isinstance(store, RunStore):
-        store = store.path
-    return RunStore.open(store, params)
+        store = store.path  # a StoreURL keeps the store's storage_options
+    return RunStore.open(store, params, storage_options=storage_options)
 
 
 def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, test_kind, verify, store,
-              gpu=False):
+              gpu=False, storage_options=None):
     """Check the common arguments of SEIGH / SSVD and open their run store.
 
     ``shape`` is the operator's ``(D_L, D_R)``; ``n_max`` bounds
@@ -72,7 +75,7 @@ def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, 
         "algorithm": algorithm, "shape": [int(shape[0]), int(shape[1])], "n_outer": n_outer,
         "n_inner": n_inner, "seed": seed, "dtype": str(dt), "test_kind": test_kind,
     }
-    return open_run(store, params), n_outer, n_inner, seed, dt
+    return open_run(store, params, storage_options), n_outer, n_inner, seed, dt
 
 
 def sketch_plan(run: RunStore, name: str, plan: BlockPlan, D_in: int, D_out: int, n: int) -> BlockPlan:

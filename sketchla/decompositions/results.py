@@ -208,15 +208,16 @@ def _load_error(run: RunStore):
     return error_from_probes(info["probe_sq_norms"], values)
 
 
-def open_result(path, mode: str = "r+"):
+def open_result(path, mode: str = "r+", *, storage_options=None):
     """Reopen the result of a finished ``seigh``/``ssvd`` run from its store path.
 
     ``mode="r+"`` (default) allows :meth:`estimate_error` and
     ``write_eigenvectors`` to add to the store; ``mode="r"`` opens read-only.
+    ``path`` may be a URL, with ``storage_options`` for its filesystem.
     """
     if mode not in ("r", "r+"):
         raise ValueError(f"mode={mode!r} must be 'r' or 'r+'")
-    run = RunStore.open(path, None, mode=mode)
+    run = RunStore.open(path, None, mode=mode, storage_options=storage_options)
     algorithm = run.params.get("algorithm")
     if algorithm not in ("seigh", "ssvd"):
         raise ValueError(f"store {path!r} does not hold a seigh/ssvd run (algorithm={algorithm!r})")

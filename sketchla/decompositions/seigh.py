@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 
 def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
-          *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False) -> SEIGHResult:
+          *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False,
+          storage_options=None) -> SEIGHResult:
     """Sketched eigendecomposition ``A ≈ (QU) Λ (QU)ᵀ`` of a symmetric ``D × D`` operator.
 
     Parameters
@@ -42,9 +43,12 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
     n_inner : ``n_I ≥ n_O``, number of operator applications (inner sketch size).
     seed : non-negative int; every test matrix block is a pure function of
         ``(seed, matrix name, block)``, so results do not depend on chunking.
-    store : path of a Zarr run store (created, or resumed if it holds a run
-        with the same parameters; one with other parameters is refused), or
-        ``None`` for a temporary store removed with the result.
+    store : path or URL (``s3://``, ``gs://``, ``az://``, ``file://``: any
+        fsspec filesystem) of a Zarr run store (created, or resumed if it
+        holds a run with the same parameters; one with other parameters is
+        refused), or ``None`` for a temporary store removed with the result.
+    storage_options : dict for the filesystem of a store URL (endpoint,
+        credentials, ...), as in Zarr and fsspec.
     client : Dask client / scheduler address / ``None`` (see :mod:`sketchla.executor`).
     dtype : ``"float32"`` (default, as the paper) or ``"float64"`` for the
         measurements and ``Q``; the core solve is always float64.
@@ -79,7 +83,7 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
     if D != D_R:
         raise ValueError(f"seigh needs a square (symmetric) operator, got shape {op.shape}; use ssvd for rectangular operators")
     run, n_outer, n_inner, seed, dt = start_run("seigh", (D, D), n_outer, n_inner, D, seed, dtype,
-                                                test_kind, verify, store, gpu)
+                                                test_kind, verify, store, gpu, storage_options)
     with run.lock(), checksum_hint(run):
         timings = dict(run.get_stage("timings") or {})
 

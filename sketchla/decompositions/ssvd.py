@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 
 def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
-         *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False) -> SSVDResult:
+         *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False,
+         storage_options=None) -> SSVDResult:
     """Sketched SVD ``A ≈ U diag(S) Vh`` of a ``D_L × D_R`` operator with an adjoint.
 
     Parameters are those of :func:`sketchla.seigh`; ``op`` must provide
@@ -47,7 +48,7 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
     if not op.has_adjoint:
         raise ValueError("ssvd needs the adjoint of op (rmatmat); pass rmatmat= to sketchla.aslinearoperator")
     run, n_outer, n_inner, seed, dt = start_run("ssvd", (D_L, D_R), n_outer, n_inner, min(D_L, D_R), seed, dtype,
-                                                test_kind, verify, store, gpu)
+                                                test_kind, verify, store, gpu, storage_options)
     with run.lock(), checksum_hint(run):
         timings = dict(run.get_stage("timings") or {})
 

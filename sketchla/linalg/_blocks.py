@@ -36,6 +36,7 @@ from ..blocking import BlockPlan, check_count
 from ..executor import active_client
 from ..graph_keys import token
 from ..store import write_every_chunk
+from ..store.outputs import url_output
 from ._kernels import reorder
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def align_block_rows(block_rows: int, out) -> int:
     return max(unit, (block_rows // unit) * unit)
 
 
-def plan_output(src, out, out_shape, width: int, dtype, block_rows, client):
+def plan_output(src, out, out_shape, width: int, dtype, block_rows, client, storage_options=None):
     """Row blocking and validated output of a streamed ``D × m`` result.
 
     ``src`` is the :class:`_Source` read block by block, ``width`` the number
@@ -82,7 +83,8 @@ def plan_output(src, out, out_shape, width: int, dtype, block_rows, client):
     D = out_shape[0]
     block_rows = plan_rows(block_rows, width, max(src.dtype.itemsize, out_dtype.itemsize),
                            n_rows=D, align=src.row_block)
-    out = prepare_out(out, out_shape, out_dtype, block_rows, strict_dtype=dtype is not None)
+    out = prepare_out(out, out_shape, out_dtype, block_rows, strict_dtype=dtype is not None,
+                      storage_options=storage_options)
     check_out_store(out, client)
     block_rows = align_block_rows(block_rows, out)
     return out, block_rows, row_bounds(D, block_rows), out_dtype
@@ -240,14 +242,16 @@ def check_finite_block(block, name: str, index: int, start: int, stop: int):
 
 # --------------------------------------------------------------------------- outputs
 def prepare_out(out, shape, dtype, row_block: int, name: str = "out", *,
-                strict_dtype: bool = False):
+                strict_dtype: bool = False, storage_options=None):
     """Validate ``out`` (a writable ``zarr.Array`` of ``shape``) or create it at a path.
 
     ``out`` may be ``None`` (returned as is), a ``zarr.Array`` opened writable
     with exactly ``shape`` and a float32/float64 dtype, or a path string /
     ``os.PathLike``: a new array is created there with chunks
     ``(row_block, n)`` and no compressor (noise does not compress); an
-    existing Zarr array at the path is reused only if its shape matches.
+    existing Zarr array at the path is reused only if its shape matches. A
+    URL (``s3://...``, with ``storage_options``) likewise, through
+    :func:`sketchla.store.outputs.url_output` (issue 21).
     An existing array's dtype must be float and not narrower than ``dtype``
     (exactly ``dtype`` when ``strict_dtype``, i.e. the caller asked for one).
     Raises ``ValueError`` (naming ``name``) for anything that cannot be written,
@@ -256,6 +260,8 @@ def prepare_out(out, shape, dtype, row_block: int, name: str = "out", *,
     shape = tuple(int(s) for s in shape)
     if out is None:
         return None
+    # issue 21: a URL (s3://..., with storage_options) is opened or created by sketchla.store
+    out = url_output(out, shape, dtype, row_block, name, storage_options)
     if isinstance(out, (str, os.PathLike)):
         path = os.fspath(out)
         exists = os.path.isfile(path) or (os.path.isdir(path) and bool(os.listdir(path)))

@@ -143,7 +143,7 @@ def _q_block(ref, down, out_dtype):
 
 
 def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=True,
-         gpu=False, dtype=None, method="auto"):
+         gpu=False, dtype=None, method="auto", storage_options=None):
     """Householder TSQR of a tall D×n array, streamed over row blocks.
 
     Parameters
@@ -157,7 +157,8 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
         Zarr array with chunks ``(block_rows, n)`` and no compressor is created
         there (an existing one is reused only if its shape is D×n). A
         ``zarr.Array`` → written in place; it must be D×n, float, writable.
-        Validated before any work starts.
+        A URL (``s3://``, ``gs://``, ...; ``storage_options`` for its
+        filesystem) like a path. Validated before any work starts.
     block_rows : int, optional
         Rows per block; default from a 64 MB budget per block, aligned to
         A's and ``out``'s Zarr chunks (concurrent writes never share a chunk).
@@ -202,7 +203,8 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
     if D < n:
         raise ValueError(f"A must be tall (D >= n), got shape {src.shape}; "
                          "TSQR of a wide matrix is not supported")
-    out, block_rows, bounds, out_dtype = plan_output(src, out, (D, n), n, dtype, block_rows, client)
+    out, block_rows, bounds, out_dtype = plan_output(src, out, (D, n), n, dtype, block_rows, client,
+                                                     storage_options)
     fan = tree_fanin(n, block_rows, fanin)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")

@@ -70,5 +70,5 @@ def check_array(node, where: str, name: str, shape: tuple, chunks: tuple, dtype:
     if attrs is not None:
         stored = {k: node.attrs.get(k) for k in attrs}
         if stored != attrs:
-            raise StoreMismatchError(mismatch_message(f"{where}/{name}", stored, attrs))
+            raise StoreMismatchError(mismatch_message(f"{where}/{name}", stored, attrs, store=where))
     return write_every_chunk(node)

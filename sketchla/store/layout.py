@@ -12,7 +12,8 @@ A run store is a Zarr v3 group at a directory ``path``::
 Names of arrays and stages never start with ``_`` (:func:`check_name`), so
 they cannot collide with the bookkeeping entries. The parameters are stored as
 JSON (:func:`jsonable`); opening a store with other parameters is refused with
-the message of :func:`mismatch_message`.
+the message of :func:`mismatch_message`, whose hint names the one way to
+replace a store (:func:`replace_hint`: ``RunStore.delete``).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import json
 import numpy as np
 
 __all__ = ["ATTR", "DONE", "STAGES", "LOCK", "check_name", "check_key", "json_default", "jsonable",
-           "mismatch_message"]
+           "mismatch_message", "replace_hint"]
 
 #: root attribute holding {params, seed, version, created}
 ATTR = "sketchla"
@@ -69,11 +70,21 @@ def jsonable(params, argname="params"):
         raise ValueError(f"{argname} must be JSON-serialisable: {exc}") from exc
 
 
-def mismatch_message(path, stored: dict, requested: dict) -> str:
-    """Why a store (or an array's attributes) at ``path`` cannot be reused: the differing keys."""
+def replace_hint(store) -> str:
+    """How to replace the store at ``store``: the one documented way (``RunStore.delete``)."""
+    opts = ", storage_options=<the same>" if getattr(store, "storage_options", None) else ""
+    return (f"use another path, or delete this store with sketchla.store.RunStore.delete({str(store)!r}{opts}) "
+            "and run again")
+
+
+def mismatch_message(path, stored: dict, requested: dict, store=None) -> str:
+    """Why a store (or an array's attributes) at ``path`` cannot be reused: the
+    differing keys, and how to replace the store (``store``: its root, default ``path``)."""
+    if not isinstance(stored, dict):
+        stored = {"<stored value>": stored}
     keys = sorted(set(stored) | set(requested))
     diffs = [k for k in keys if stored.get(k, "<missing>") != requested.get(k, "<missing>")]
     lines = [f"  {k}: stored={stored.get(k, '<missing>')!r} requested={requested.get(k, '<missing>')!r}"
              for k in diffs]
     return (f"store {path!r} was made with other parameters (differing keys: {', '.join(diffs)}):\n"
-            + "\n".join(lines) + "\nuse another path, or mode='w' to replace it")
+            + "\n".join(lines) + "\n" + replace_hint(path if store is None else store))

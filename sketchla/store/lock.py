@@ -15,9 +15,16 @@ run write chunks without taking the lock.
 The seam. :class:`~sketchla.store.RunStore` uses a lock only through the
 :class:`WriterLock` interface, the lock made by :func:`writer_lock` for its
 path, and :func:`hold` (re-entrant holding within a process).
-:class:`DirectoryLock` is the one implementation; another kind of store (an
-object store, with a lease that has a heartbeat and an expiry) would add a
-second one and choose it in :func:`writer_lock`.
+:class:`DirectoryLock` is the lock of a store in a directory;
+:class:`~sketchla.store.lease.LeaseLock` (``lease.py``) that of a store at a
+URL (object storage: a lease with a heartbeat and an expiry, taken with
+conditional writes). :func:`writer_lock` chooses by the store's location.
+
+The lock record is read as untrusted input: one that exists but is not a JSON
+object naming an owner with the expected types raises
+:class:`~sketchla.store.errors.StoreLockCorruptError` (a
+:class:`StoreCorruptError` and a :class:`StoreLockedError`) naming the record,
+never an ``AttributeError``; ``break_lock`` removes it.
 """
 from __future__ import annotations
 
@@ -33,8 +40,9 @@ import uuid
 from typing import Protocol
 
 from .atomic import read_json, remove_dir, write_group_atomic
-from .errors import StoreLockedError
+from .errors import StoreLockCorruptError, StoreLockedError
 from .layout import LOCK
+from .location import as_location
 
 __all__ = ["WriterLock", "DirectoryLock", "writer_lock", "hold"]
 
@@ -67,9 +75,37 @@ class WriterLock(Protocol):
         """Remove the lock whoever holds it; returns the removed owner."""
 
 
-def writer_lock(store_path: str) -> WriterLock:
-    """The writer lock of the store at ``store_path``."""
-    return DirectoryLock(store_path)
+def writer_lock(store_path) -> WriterLock:
+    """The writer lock of the store at ``store_path`` (a path, URL or location):
+    :class:`DirectoryLock` for a directory, a lease (``lease.py``) for a URL."""
+    loc = as_location(store_path)
+    if loc.is_local:
+        return DirectoryLock(loc.path)
+    from .lease import LeaseLock
+
+    return LeaseLock(loc)
+
+
+def check_owner(owner, where: str, *, lease: bool = False) -> dict:
+    """``owner`` (a lock record's ``"sketchla_lock"`` attribute) if it has the
+    fields a lock writes, with their types; else :class:`StoreLockCorruptError`
+    naming ``where``."""
+    def bad(why):
+        return StoreLockCorruptError(
+            f"the lock record {where!r} is malformed ({why}): the store counts as locked by an unknown "
+            "owner (its lock record is unreadable). If no run is using the store, remove the lock with "
+            "sketchla.store.RunStore.break_lock(<store>)")
+
+    if not isinstance(owner, dict):
+        raise bad(f"its owner is a {type(owner).__name__}, not an object")
+    types = {"pid": int, "host": str, "token": str, "since": str}
+    if lease:
+        types.update(expires=(int, float), lease_seconds=(int, float))
+    for k, t in types.items():
+        v = owner.get(k)
+        if not isinstance(v, t) or isinstance(v, bool):
+            raise bad(f"{k}={v!r}")
+    return owner
 
 
 # -- holding a lock within a process (re-entrant) ----------------------------
@@ -194,12 +230,31 @@ class DirectoryLock:
     def key(self) -> str:
         return os.path.realpath(self.path)
 
+    def _corrupt_note(self) -> str:
+        return f" (the lock record {os.path.join(self.dir, 'zarr.json')!r} is unreadable or malformed)"
+
+    def _record(self):
+        """``(exists, owner or None)``; ``owner`` is checked (:func:`check_owner`) by the callers."""
+        where = os.path.join(self.dir, "zarr.json")
+        meta = read_json(where)
+        if meta is None:
+            return os.path.exists(self.dir), None
+        attrs = meta.get("attributes") if isinstance(meta, dict) else None
+        return True, (attrs.get(LOCK_ATTR) if isinstance(attrs, dict) else None)
+
     def owner(self) -> dict | None:
-        meta = read_json(os.path.join(self.dir, "zarr.json"))
-        if not isinstance(meta, dict):
+        exists, owner = self._record()
+        if not exists:
             return None
-        owner = meta.get("attributes", {}).get(LOCK_ATTR)
-        return owner if isinstance(owner, dict) else None
+        return check_owner(owner, os.path.join(self.dir, "zarr.json"))
+
+    def _owner_or_corrupt(self):
+        """``(exists, owner)``: ``owner`` is ``None`` for a missing or a malformed record."""
+        exists, owner = self._record()
+        try:
+            return exists, (check_owner(owner, self.dir) if exists else None)
+        except StoreLockCorruptError:
+            return exists, None
 
     def acquire(self) -> str:
         """Create ``<store>/_lock`` for this process (taking over a stale one); return its token."""
@@ -217,15 +272,15 @@ class DirectoryLock:
                 shutil.rmtree(tmp, ignore_errors=True)
                 if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
                     raise
-            owner = self.owner()
+            exists, owner = self._owner_or_corrupt()
             if owner is None:
-                if not os.path.exists(self.dir):
+                if not exists:
                     continue  # released meanwhile
-                raise StoreLockedError(self._locked_message(None, None))
+                raise StoreLockCorruptError(self._locked_message(None, None) + self._corrupt_note())
             alive = _owner_alive(owner)
             if alive is False:
                 with _store_guard(self.path):
-                    again = self.owner()
+                    again = self._owner_or_corrupt()[1]
                     if again is not None and again.get("token") == owner.get("token"):
                         logger.warning("store %s: taking over the stale lock of pid %s on %s (that process is gone)",
                                        self.path, owner.get("pid"), owner.get("host"))
@@ -236,7 +291,7 @@ class DirectoryLock:
         raise StoreLockedError(f"store {self.path!r}: could not take its lock (contention); try again")
 
     def release(self, token: str) -> None:
-        owner = self.owner()
+        owner = self._owner_or_corrupt()[1]
         if owner is None or owner.get("token") != token:
             logger.warning("store %s: its lock is no longer ours at release (taken over?); leaving it", self.path)
             return
@@ -244,14 +299,16 @@ class DirectoryLock:
             remove_dir(self.dir, f"{LOCK}.{token}.released")
 
     def ensure_free(self, doing: str) -> None:
-        owner = self.owner()
+        exists, owner = self._owner_or_corrupt()
+        if exists and owner is None:
+            raise StoreLockCorruptError(f"{doing}: " + self._locked_message(None, None) + self._corrupt_note())
         if owner is not None:
             alive = _owner_alive(owner)
             if alive is not False:
                 raise StoreLockedError(f"{doing}: " + self._locked_message(owner, alive))
 
     def break_lock(self) -> dict | None:
-        owner = self.owner()
+        owner = self._owner_or_corrupt()[1]
         if os.path.isdir(self.dir):
             logger.warning("breaking the lock of store %s (owner: %s)", self.path, owner)
             with contextlib.suppress(FileNotFoundError):

@@ -10,13 +10,22 @@ stage wrote (see ``records.py``, where manifests are stored).
 :func:`check_manifest` compares the files with one: ``verify="size"`` stats
 them (missing, truncated or extended files; microseconds per chunk),
 ``verify="full"`` also re-reads them and compares the CRC-32 (any changed
-byte).
+byte). On object storage (a store at a URL, ``location.py``) the sizes come
+from one listing of the array's objects and the CRCs from the store: on S3
+the CRC-32 it computed and checked at upload (read with the object's
+metadata), elsewhere by reading the object.
+
+Manifests are read from the store and so are untrusted: an entry whose key is
+not a chunk key inside the array (``../../etc/passwd``, an absolute path) or
+whose value is not ``[size, crc32]`` is reported as a problem and never
+opened.
 """
 from __future__ import annotations
 
 import itertools
-import os
-import zlib
+import numbers
+
+from .location import as_location, key_parts
 
 __all__ = ["VERIFY_LEVELS", "check_verify", "chunk_manifest", "array_manifest", "check_manifest"]
 
@@ -39,64 +48,80 @@ def check_verify(verify):
                      "checksum them) or False (trust the completion records)")
 
 
-def _file_crc32(path: str) -> tuple[int, int]:
-    """``(size, crc32)`` of a file, read in 4 MiB pieces."""
-    crc, size = 0, 0
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(1 << 22)
-            if not b:
-                return size, crc
-            size += len(b)
-            crc = zlib.crc32(b, crc)
-
-
-def _file_entry(path: str):
+def _file_entry(loc, rel: str):
     """Manifest entry of one chunk file: ``[size, crc32]``, or ``None`` if it does not exist."""
-    try:
-        size, crc = _file_crc32(path)
-    except FileNotFoundError:
-        return None
-    return [size, crc]
+    got = loc.size_crc32(rel)
+    return None if got is None else [got[0], got[1]]
 
 
-def chunk_manifest(store_path: str, name: str, arr, coords) -> dict:
+def chunk_manifest(store_path, name: str, arr, coords) -> dict:
     """Manifest ``{chunk key: [size, crc32] | None}`` of the chunks ``coords`` of
-    array ``name`` (Zarr array ``arr``) in the store directory ``store_path``."""
+    array ``name`` (Zarr array ``arr``) in the store at ``store_path`` (a path or URL)."""
+    loc = as_location(store_path)
     enc = arr.metadata.encode_chunk_key
     out = {}
     for c in coords:
         key = enc(tuple(int(i) for i in c))
-        out[key] = _file_entry(os.path.join(store_path, name, *key.split("/")))
+        out[key] = _file_entry(loc, f"{name}/{key}")
     return out
 
 
-def array_manifest(store_path: str, name: str, arr) -> dict:
+def array_manifest(store_path, name: str, arr) -> dict:
     """Manifest of every chunk of ``arr`` and of its metadata (``zarr.json``)."""
     out = chunk_manifest(store_path, name, arr, itertools.product(*(range(n) for n in arr.cdata_shape)))
-    out["zarr.json"] = _file_entry(os.path.join(store_path, name, "zarr.json"))
+    out["zarr.json"] = _file_entry(as_location(store_path), f"{name}/zarr.json")
     return out
 
 
-def check_manifest(store_path: str, name: str, files: dict, level: str) -> list[str]:
+def _valid_entry(want) -> bool:
+    """``None`` or ``[size >= 0, crc32 or None]`` (as :func:`_file_entry` writes them)."""
+    if want is None:
+        return True
+    if not isinstance(want, (list, tuple)) or len(want) != 2:
+        return False
+    size, crc = want
+    ints = (numbers.Integral,)
+    return (isinstance(size, ints) and not isinstance(size, bool) and size >= 0
+            and (crc is None or (isinstance(crc, ints) and not isinstance(crc, bool))))
+
+
+def check_manifest(store_path, name: str, files, level: str, sizes=None) -> list[str]:
     """Problems (human-readable, empty if none) of the files of ``name`` against ``files``.
 
-    ``level="size"`` stats each file; ``"full"`` also compares its CRC-32.
+    ``level="size"`` compares each file's size; ``"full"`` also its CRC-32.
+    ``sizes``: ``{chunk key: size}`` of the array's objects from one listing
+    (object stores); by default a local store stats each file and an object
+    store lists the array's objects once per call. Entries that are not chunk
+    keys inside the array, or malformed, are problems and are not opened.
     """
+    loc = as_location(store_path)
+    if not isinstance(files, dict):
+        return [f"{name}: its manifest is malformed ({type(files).__name__}, not a mapping)"]
+    if sizes is None:
+        sizes = loc.sizes(name)  # None for a local store: stat each file
     problems = []
     for key, want in files.items():
-        p = os.path.join(store_path, name, *key.split("/"))
+        if key_parts(key) is None:
+            problems.append(f"{name}: manifest entry {key!r} is not a chunk key inside the store; not checked")
+            continue
+        if not _valid_entry(want):
+            problems.append(f"{name}/{key}: malformed manifest entry {want!r}")
+            continue
+        rel = f"{name}/{key}"
+        size = loc.size(rel) if sizes is None else sizes.get(key)
         if want is None:  # no file was written (chunk equal to the fill value)
-            if os.path.exists(p):
+            if size is not None:
                 problems.append(f"{name}/{key} exists but no file was written for this chunk")
             continue
-        try:
-            size = os.stat(p).st_size
-        except FileNotFoundError:
+        if size is None:
             problems.append(f"{name}/{key} is missing")
             continue
         if size != want[0]:
             problems.append(f"{name}/{key} has {size} bytes, {want[0]} were written")
-        elif level == "full" and want[1] is not None and _file_crc32(p)[1] != want[1]:
-            problems.append(f"{name}/{key} fails its CRC-32 checksum (contents changed)")
+        elif level == "full" and want[1] is not None:
+            got = loc.size_crc32(rel)
+            if got is None:
+                problems.append(f"{name}/{key} is missing")
+            elif got[1] != want[1]:
+                problems.append(f"{name}/{key} fails its CRC-32 checksum (contents changed)")
     return problems

@@ -23,10 +23,9 @@ carry the manifest of the arrays they wrote and are checked the same way
 from __future__ import annotations
 
 import datetime as _dt
-import os
 
-from . import atomic
 from .layout import DONE, STAGES, check_key, jsonable
+from .location import as_location, key_parts
 from .manifest import array_manifest, check_manifest
 
 __all__ = ["write_done_record", "done_keys", "verify_done", "forget_done", "write_stage", "read_stage",
@@ -34,117 +33,143 @@ __all__ = ["write_done_record", "done_keys", "verify_done", "forget_done", "writ
 
 
 # -- completion records of chunks ------------------------------------------
-def write_done_record(store_path: str, name: str, key, files: dict | None = None) -> None:
+def write_done_record(store_path, name: str, key, files: dict | None = None) -> None:
     """Write the completion record of chunk ``key`` of ``name`` (with its file
     manifest) in one atomic step. Used by worker processes, which hold only the path."""
     key = check_key(key)
-    atomic.ensure_group_json(store_path, f"{DONE}/{name}")
-    atomic.write_group_atomic(os.path.join(store_path, DONE, name, key), {} if files is None else {"files": files})
+    loc = as_location(store_path)
+    loc.ensure_groups(f"{DONE}/{name}")
+    loc.write_json(f"{DONE}/{name}/{key}/zarr.json",
+                   _group_json({} if files is None else {"files": files}))
 
 
-def done_keys(store_path: str, name: str) -> set[str]:
+def _group_json(attributes: dict) -> dict:
+    from .atomic import group_json
+
+    return group_json(attributes)
+
+
+def done_keys(store_path, name: str) -> set[str]:
     """Keys (as strings) of the completed chunks of ``name`` (records not verified)."""
-    d = os.path.join(store_path, DONE, name)
-    if not os.path.isdir(d):
-        return set()
-    return {k for k in os.listdir(d)
-            if not k.startswith(".") and os.path.exists(os.path.join(d, k, "zarr.json"))}
+    return set(as_location(store_path).record_names(f"{DONE}/{name}"))
 
 
-def verify_done(store_path: str, name: str, keys, level: str) -> dict[str, str]:
+def _record_attrs(loc, rel: str):
+    """The ``attributes`` of the group record at ``rel`` (``None`` if missing, unreadable or malformed)."""
+    meta = loc.read_json(f"{rel}/zarr.json")
+    attrs = meta.get("attributes", {}) if isinstance(meta, dict) else None
+    return attrs if isinstance(attrs, dict) else None
+
+
+def verify_done(store_path, name: str, keys, level: str) -> dict[str, str]:
     """``{key: problem}`` of the completed chunks ``keys`` (``None``: all) of ``name``
     whose record is unreadable or whose files fail the manifest at ``level``.
     Records written without a manifest are trusted."""
-    keys = done_keys(store_path, name) if keys is None else {check_key(k) for k in keys}
+    loc = as_location(store_path)
+    keys = done_keys(loc, name) if keys is None else {check_key(k) for k in keys}
     bad = {}
+    sizes = None
     for k in sorted(keys, key=lambda x: (len(x), x)):
-        meta = atomic.read_json(os.path.join(store_path, DONE, name, k, "zarr.json"))
-        if not isinstance(meta, dict) or not isinstance(meta.get("attributes", {}), dict):
+        attrs = _record_attrs(loc, f"{DONE}/{name}/{k}")
+        if attrs is None:
             bad[k] = "its completion record is unreadable"
             continue
-        files = meta.get("attributes", {}).get("files")
+        files = attrs.get("files")
         if files is None:
             continue
         if not isinstance(files, dict):
             bad[k] = "its completion record has no valid manifest"
             continue
-        problems = check_manifest(store_path, name, files, level)
+        if sizes is None:
+            sizes = loc.sizes(name)  # an object store: one listing for all the records (None: local)
+        problems = check_manifest(loc, name, files, level, sizes=sizes)
         if problems:
             bad[k] = "; ".join(problems)
     return bad
 
 
-def forget_done(store_path: str, name: str, key) -> None:
+def forget_done(store_path, name: str, key) -> None:
     """Drop the completion record of chunk ``key`` of ``name`` (it will be recomputed)."""
-    atomic.rmtree_quiet(os.path.join(store_path, DONE, name, check_key(key)))
+    as_location(store_path).remove_record(f"{DONE}/{name}/{check_key(key)}")
 
 
 # -- records of finished stages ------------------------------------------------
-def write_stage(store_path: str, group, name: str, info: dict | None, arrays=()) -> None:
+def write_stage(store_path, group, name: str, info: dict | None, arrays=()) -> None:
     """Record that stage ``name`` finished, with JSON ``info`` and the manifest of
     every chunk file of the arrays ``arrays`` (names in the Zarr group ``group``)."""
-    files = {a: array_manifest(store_path, a, group[a]) for a in arrays}
-    attrs = {"info": jsonable(info if info is not None else {}, "info"),
-             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat()}
+    loc = as_location(store_path)
+    info = jsonable(info if info is not None else {}, "info")
+    if not isinstance(info, dict):
+        raise ValueError(f"info must be a dict (JSON object), got {type(info).__name__}")
+    files = {a: array_manifest(loc, a, group[a]) for a in arrays}
+    attrs = {"info": info, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat()}
     if files:
         attrs["files"] = files
-    atomic.ensure_group_json(store_path, STAGES)
-    atomic.write_group_atomic(os.path.join(store_path, STAGES, name), attrs)
+    loc.ensure_groups(STAGES)
+    loc.write_json(f"{STAGES}/{name}/zarr.json", _group_json(attrs))
 
 
-def _stage_problems(store_path: str, attrs: dict, level: str) -> list[str]:
-    return [p for a, man in (attrs.get("files") or {}).items()
-            for p in check_manifest(store_path, a, man, level)]
+def _stage_problems(loc, attrs: dict, level: str) -> list[str]:
+    files = attrs.get("files")
+    if files is None:
+        return []
+    if not isinstance(files, dict):
+        return ["its manifest is malformed"]
+    out = []
+    for a, man in files.items():
+        if not isinstance(a, str) or key_parts(a) is None or "/" in a or a.startswith("_"):
+            out.append(f"manifest entry for array {a!r} does not name an array of the store; not checked")
+            continue
+        out.extend(check_manifest(loc, a, man, level))
+    return out
 
 
-def _stage_attrs(store_path: str, name: str):
-    """The attributes of the record of stage ``name`` (``None`` if unreadable)."""
-    meta = atomic.read_json(os.path.join(store_path, STAGES, name, "zarr.json"))
-    attrs = meta.get("attributes") if isinstance(meta, dict) else None
-    return attrs if isinstance(attrs, dict) else None
+def _stage_attrs(loc, name: str):
+    """The attributes of the record of stage ``name`` (``None`` if unreadable or malformed)."""
+    attrs = _record_attrs(loc, f"{STAGES}/{name}")
+    if attrs is not None and "finished" in attrs and not isinstance(attrs.get("info", {}), dict):
+        return None  # a stage's info is always a JSON object
+    return attrs
 
 
-def read_stage(store_path: str, name: str, level: str | None) -> tuple[dict | None, list[str]]:
+def read_stage(store_path, name: str, level: str | None) -> tuple[dict | None, list[str]]:
     """``(info, problems)`` of stage ``name``: ``(None, [])`` if it has not
     finished, else its info and the problems of its record and of its arrays'
     files at ``level`` (``None``: files not checked)."""
-    if not os.path.exists(os.path.join(store_path, STAGES, name, "zarr.json")):
+    loc = as_location(store_path)
+    if not loc.exists(f"{STAGES}/{name}/zarr.json"):
         return None, []
-    attrs = _stage_attrs(store_path, name)
+    attrs = _stage_attrs(loc, name)
     if attrs is None:
         return None, [f"the record of stage {name!r} is unreadable"]
     if "finished" not in attrs:
         return None, []
-    return attrs.get("info"), ([] if level is None else _stage_problems(store_path, attrs, level))
+    return attrs.get("info"), ([] if level is None else _stage_problems(loc, attrs, level))
 
 
-def forget_stage(store_path: str, name: str) -> None:
+def forget_stage(store_path, name: str) -> None:
     """Forget that stage ``name`` finished (its arrays are kept)."""
-    atomic.rmtree_quiet(os.path.join(store_path, STAGES, name))
+    as_location(store_path).remove_record(f"{STAGES}/{name}")
 
 
-def stage_names(store_path: str) -> list[str]:
+def stage_names(store_path) -> list[str]:
     """Names of the stages with a record, sorted."""
-    d = os.path.join(store_path, STAGES)
-    return sorted(k for k in os.listdir(d) if not k.startswith(".")
-                  and os.path.exists(os.path.join(d, k, "zarr.json"))) \
-        if os.path.isdir(d) else []
+    return sorted(as_location(store_path).record_names(STAGES))
 
 
-def verify_all(store_path: str, level: str) -> dict[str, str]:
+def verify_all(store_path, level: str) -> dict[str, str]:
     """``{"<array>/<chunk key>" or "stage <name>": problem}`` for every record of the store."""
+    loc = as_location(store_path)
     out = {}
-    d = os.path.join(store_path, DONE)
-    for name in (sorted(os.listdir(d)) if os.path.isdir(d) else []):
-        if os.path.isdir(os.path.join(d, name)) and not name.startswith("."):
-            for k, why in verify_done(store_path, name, None, level).items():
-                out[f"{name}/{k}"] = why
-    for st in stage_names(store_path):
-        attrs = _stage_attrs(store_path, st)
+    for name in sorted(loc.subfolders(DONE)):
+        for k, why in verify_done(loc, name, None, level).items():
+            out[f"{name}/{k}"] = why
+    for st in stage_names(loc):
+        attrs = _stage_attrs(loc, st)
         if attrs is None:
             out[f"stage {st}"] = "unreadable record"
             continue
-        problems = _stage_problems(store_path, attrs, level)
+        problems = _stage_problems(loc, attrs, level)
         if problems:
             out[f"stage {st}"] = "; ".join(problems)
     return out
