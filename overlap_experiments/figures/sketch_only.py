@@ -29,7 +29,8 @@ __all__ = ["make_figures", "FIGURES", "FIG4_KS", "figure_caption"]
 
 FIGURES = {
     "fig03_overlap_vs_k.png": "Paper Fig. 3: sketched overlap (Eq. 3) of the top-k magnitude mask with the top-k |λ| "
-    "Hessian eigenspace for every k ≤ n_O, one line per checkpoint step, with chance k/D; one panel per Hessian split.",
+    "Hessian eigenspace for every k ≤ n_O, one line per checkpoint step, with chance k/D; one panel per Hessian "
+    "split.",
     "fig04_overlap_vs_step.png": "Paper Fig. 4: sketched overlap (left) and overlap divided by chance k/D (right) "
     "over training, for a few k.",
 }

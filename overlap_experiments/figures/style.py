@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["pyplot", "save_figure", "finish", "caption", "problem_text", "steps_text", "steps_axis", "plain_log", "k_axes",
-           "SPLIT_STYLE", "DPI", "METRIC_NAMES"]
+__all__ = ["pyplot", "save_figure", "finish", "caption", "problem_text", "steps_text", "steps_axis", "plain_log",
+           "k_axes", "SPLIT_STYLE", "DPI", "METRIC_NAMES"]
 
 #: line style of the Hessian splits (H_train solid, H_test dashed)
 SPLIT_STYLE = {"train": "-", "test": "--"}

@@ -65,7 +65,8 @@ FIG2_NAME = figure_name("O-M")
 #: file name -> caption
 FIGURES = {
     FIG2_NAME: "Paper Fig. 2: a collapsing metric (chordal, 2-norm) and overlap for random O–M pairs, against D "
-    "(one line per ρ) and against ρ (one line per D); median and 5–95 percentiles; overlap's expectation ρ dashed.",
+    "(one line per ρ) and against ρ (one line per D); median and 5–95 percentiles; overlap's expectation ρ "
+    "dashed.",
     **{figure_name(m, a): f"Paper Fig. {n}: the seven normalised Grassmannian metrics of §4.1 for random "
        f"{MODALITY_WORDS[m].split(': ')[1]} against {'D' if a == 'd' else 'ρ = k/D'}; median and 5–95 percentiles."
        for (m, a), n in FIGURE_OF.items()},

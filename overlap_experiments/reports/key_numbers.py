@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import outputs
-from ..paper_values import FIG1_K, PAPER_TABLE2, TABLE2_RHOS
+from ..paper_values import FIG1_K, PAPER_CLAIMS, PAPER_TABLE2, TABLE2_RHOS
 from ..progress import format_seconds
 
 __all__ = ["Number", "Section", "sections", "numbers", "format_value", "SECTION_FILES"]
@@ -137,7 +137,6 @@ def _comparison(doc) -> list[Number]:
     out = [Number(f"test_acc@{last}", f"test accuracy at step {last}", ck.get("test_acc"), ".1%", paper_acc),
            Number(f"train_acc@{last}", f"train accuracy at step {last}", ck.get("train_acc"), ".1%")]
     k, D = _fig1_k(doc), doc["n_params"]
-    fig1 = "Fig. 1 left: plotted, above chance at every step"
     for split, by in doc["overlap"].items():
         for s in sorted(by, key=int):
             it = by[s]
@@ -145,16 +144,16 @@ def _comparison(doc) -> list[Number]:
                 continue
             ex, skd = it["exact"][k - 1], (it.get("sketched") or [None] * k)[k - 1]
             out += [Number(f"overlap_exact@{split}/{s}/k{k}", f"overlap, exact H_{split}, step {s}, k = {k}", ex,
-                           ".3g", fig1),
+                           ".3g", PAPER_CLAIMS["overlap_exact"]),
                     Number(f"overlap_sketched@{split}/{s}/k{k}", f"overlap, sketched H_{split}, step {s}, k = {k}",
-                           skd, ".3g", "Fig. 1 left: sketched closely tracks exact"),
+                           skd, ".3g", PAPER_CLAIMS["overlap_sketched"]),
                     Number(f"ratio_exact@{split}/{s}/k{k}", f"exact overlap / chance k/D, H_{split}, step {s}",
                            ex / (k / D), ".2f")]
     diffs = [it["abs_diff_exact_sketched_max"] for by in doc["overlap"].values() for it in by.values()
              if "abs_diff_exact_sketched_max" in it]
     if diffs:
         out.append(Number("max_abs_exact_minus_sketched", "max |exact − sketched| overlap, every k ≤ n_O and step",
-                          max(diffs), ".4f", "Fig. 1 left: sketched closely tracks exact"))
+                          max(diffs), ".4f", PAPER_CLAIMS["exact_vs_sketched"]))
     small = [(split, by[str(last)]) for split, by in doc["overlap"].items()
              if str(last) in by and by[str(last)].get("exact") and len(by[str(last)]["exact"]) >= 10]
     for split, it in small[:1]:
@@ -182,8 +181,7 @@ def _sketch_only(doc) -> list[Number]:
         out.append(Number(f"{split}_sample_acc@{last}", f"accuracy on the H_{split} sample, step {last}", acc, ".1%",
                           f"{p['paper_accuracy']:.2%} test accuracy at step {p['total_steps']} (Table 1)"
                           if split == "test" else ""))
-    big = "up to 10³× (ResNet-18, small k; Fig. 4 right)" if p["name"].startswith("imagenet") else \
-        "≥ 10× for most k and steps (Fig. 4 right)"
+    big = PAPER_CLAIMS["ratio_resnet" if p["name"].startswith("imagenet") else "ratio_large"]
     for split, by in doc["overlap"].items():
         e = by.get(str(last))
         if e is None:
@@ -201,13 +199,12 @@ def _sketch_only(doc) -> list[Number]:
 def _proxies(doc) -> list[Number]:
     """Proxies at k ≈ 1 % of D, as multiples of chance k/D (paper App. A.2)."""
     out = []
-    claim = "above chance for most k, below it for small k (App. A.2)"
     for split, by in doc["summary"].items():
         for s in sorted(by, key=int):
             k = min(by[s], key=int)  # the smallest k of the summary: ~1 % of D
             for name, v in by[s][k].items():
                 out.append(Number(f"{name}@{split}/{s}/k{k}", f"{name} / chance, H_{split}, step {s}, k = {k}",
-                                  v["ratio_to_k_over_D"], ".2f", claim if name != "overlap" else ""))
+                                  v["ratio_to_k_over_D"], ".2f", PAPER_CLAIMS["proxies"] if name != "overlap" else ""))
     out.append(Number("proxies_seconds", "time of the proxies run", doc.get("timings", {}).get("total"), "s"))
     return out
 
