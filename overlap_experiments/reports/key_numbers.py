@@ -109,6 +109,10 @@ def numbers(section: Section, folder=None) -> list[Number]:
         return _proxies(doc)
     out = _comparison(doc) if any("exact" in it for by in doc["overlap"].values() for it in by.values()) \
         else _sketch_only(doc)
+    resumed = doc.get("timings_reused", {}).get("analyses")
+    out.append(Number("run_seconds", "time of the invocation that wrote results.json"
+                      + (f" (resumed: {resumed} analyses from the cache)" if resumed else ""),
+                      doc.get("timings", {}).get("total"), "s"))
     if folder is not None:
         use = outputs.disk_use(folder)
         out.append(Number("disk_total", "disk use of the output folder", use["total"], "bytes"))
