@@ -23,6 +23,7 @@ Bad input gets a one-line message on standard error and exit status 2
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -77,8 +78,6 @@ def main(argv=None) -> int:
 def _logs_above_bars():
     """On a terminal, log lines go through tqdm so that they print above the progress bars instead of
     breaking them; elsewhere (no bars) logging is left as it is."""
-    import contextlib
-
     if not progress.interactive():
         return contextlib.nullcontext()
     from tqdm.contrib.logging import logging_redirect_tqdm  # optional dependency (bars need it anyway)

@@ -25,6 +25,7 @@ on: they are the run's log, not its progress display.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import sys
@@ -41,8 +42,6 @@ LOG_EVERY_S = 30.0
 
 def add_argument(parser) -> None:
     """``--progress/--no-progress`` (default on), the same for every subcommand; parsed as ``args.progress``."""
-    import argparse
-
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                         help="show progress: bars on a terminal, a log line every "
                              f"{LOG_EVERY_S:.0f} s otherwise (default: on)")
@@ -203,12 +202,12 @@ def dask_bar(desc: str, *, enabled: bool = True):
         yield
         return
     if interactive():
-        from dask.diagnostics import ProgressBar
+        from dask.diagnostics import ProgressBar  # dask: heavy to import, only while a computation is shown
 
         with ProgressBar():
             yield
         return
-    from dask.callbacks import Callback
+    from dask.callbacks import Callback  # dask: heavy to import, only while a computation is shown
 
     lines: dict = {}
 

@@ -18,6 +18,7 @@ layout and saved with a tight bounding box, so no text is clipped.
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 __all__ = ["pyplot", "save_figure", "finish", "caption", "problem_text", "steps_text", "steps_axis", "plain_log",
@@ -87,6 +88,8 @@ def _sample_sizes(res: dict, splits) -> str:
 def steps_axis(ax, steps, label: str | None = "training step (symlog axis)") -> None:
     """Training steps 0, 10, …, 1000 on the x axis: linear up to the first positive step, logarithmic
     beyond; a tick at every step when there are at most 8 of them, plain numbers (no powers of ten)."""
+    from matplotlib.ticker import FuncFormatter, NullLocator  # matplotlib: optional, only when drawing
+
     steps = sorted({int(s) for s in steps})
     positive = [s for s in steps if s > 0]
     first = positive[0] if positive else 1
@@ -94,8 +97,8 @@ def steps_axis(ax, steps, label: str | None = "training step (symlog axis)") -> 
     ax.set_xlim(-0.05 * first, positive[-1] * 1.4 if positive else 1)
     if len(steps) <= 8:
         ax.set_xticks(steps)
-        ax.xaxis.set_minor_locator(_null_locator())
-    ax.xaxis.set_major_formatter(_plain)
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(_plain))
     if label is not None:
         ax.set_xlabel(label)
 
@@ -113,7 +116,7 @@ def k_axes(ax, split: str) -> None:
 def plain_log(ax, axis: str = "x") -> None:
     """Plain numbers on a log axis (``20``, not ``2×10¹``); minor ticks labelled only when the axis
     spans less than a decade (else they would crowd)."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter  # matplotlib: optional, only when drawing
 
     a = ax.xaxis if axis == "x" else ax.yaxis
     lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
@@ -125,12 +128,6 @@ def _plain(x, _pos=None) -> str:
     return f"{x:g}"
 
 
-def _null_locator():
-    from matplotlib.ticker import NullLocator
-
-    return NullLocator()
-
-
 def finish(fig, title: str, caption_line: str) -> None:
     """Give ``fig`` its title: ``title`` (the paper figure, what it shows) over ``caption_line``, the
     caption broken at its `` · `` separators into lines that fit the figure's width."""
@@ -139,8 +136,6 @@ def finish(fig, title: str, caption_line: str) -> None:
 
 def _wrap(text: str, width: int) -> list[str]:
     """``text`` as lines of at most ``width`` characters, broken at `` · `` (or spaces, for longer parts)."""
-    import textwrap
-
     lines: list[str] = []
     for part in text.split(" · "):
         for piece in textwrap.wrap(part, max(width, 20)) or [""]:
