@@ -117,7 +117,7 @@ def run(args) -> int:
         order = ov.magnitude_order(flat_parameters(model))
         t0 = time.perf_counter()
         H = exact_hessian(pipeline.checkpoint_hessian(cfg, checkpoint_path(ckdir, s), samples[sp]),
-                          progress=progress, desc=f"H_{sp} step {s}")
+                          progress=progress, desc=f"H_{sp} step {s}: dense H from {D} Hessian-vector products")
         h2 = np.einsum("ij,ij->j", H, H)  # ||H e_i||² (float64)
         timings["hessian"] += time.perf_counter() - t0
         method = "lanczos" if args.quick else "lapack"
