@@ -27,7 +27,7 @@ from pathlib import Path
 from .. import outputs
 from ..figures import comparison, proxies, sketch_only, synthetic
 from ..progress import format_seconds
-from .key_numbers import Section, format_value, numbers, sections
+from .key_numbers import Section, format_value, numbers, paper_column, sections
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +98,10 @@ def _section(sec: Section, folder: Path, shown: set) -> str:
                    "pipeline, not the paper's claims.</p>")
     out.append(f"<p>From <code>{esc(sec.path.name)}</code>, seed {esc(str(sec.seed))}.</p>")
     out.append("<h3>Parameters</h3>" + _table(_parameters(sec)))
+    found = numbers(sec, folder)
     rows = [(esc(n.what), f'<td class="num" data-key="{esc(n.key)}" '
              f'data-value="{"" if n.value is None else repr(float(n.value))}">'
-             f"{esc(format_value(n.value, n.fmt))}</td>", esc(n.paper)) for n in numbers(sec, folder)]
+             f"{esc(format_value(n.value, n.fmt))}</td>", esc(paper)) for n, paper in zip(found, paper_column(found))]
     out.append("<h3>Key numbers beside the paper's</h3><table><tr><th>quantity</th><th>this run</th>"
                "<th>paper</th></tr>" + "".join(f"<tr><td>{w}</td>{v}<td>{p}</td></tr>" for w, v, p in rows)
                + "</table>")

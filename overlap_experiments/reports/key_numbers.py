@@ -27,7 +27,7 @@ from .. import outputs
 from ..paper_values import FIG1_K, PAPER_CLAIMS, PAPER_TABLE2, TABLE2_RHOS
 from ..progress import format_seconds
 
-__all__ = ["Number", "Section", "sections", "numbers", "format_value", "SECTION_FILES"]
+__all__ = ["Number", "Section", "sections", "numbers", "format_value", "paper_column", "SECTION_FILES", "DITTO"]
 
 #: the file each kind of results is read from
 SECTION_FILES = {"run": "results.json", "proxies": "proxies.json", "synthetic": "results.json"}
@@ -71,6 +71,19 @@ def format_value(value, fmt: str) -> str:
     if fmt == "bytes":
         return outputs.format_bytes(value)
     return format(value, fmt)
+
+
+#: the paper column of a row that says what the row above says
+DITTO = "″"
+
+
+def paper_column(rows: list[Number]) -> list[str]:
+    """The paper's side of each row, :data:`DITTO` where it repeats the row above."""
+    out, previous = [], None
+    for n in rows:
+        out.append(DITTO if n.paper and n.paper == previous else n.paper)
+        previous = n.paper
+    return out
 
 
 def sections(folder) -> list[Section]:
@@ -148,9 +161,9 @@ def _comparison(doc) -> list[Number]:
                 continue
             ex, skd = it["exact"][k - 1], (it.get("sketched") or [None] * k)[k - 1]
             out += [Number(f"overlap_exact@{split}/{s}/k{k}", f"overlap, exact H_{split}, step {s}, k = {k}", ex,
-                           ".3g", PAPER_CLAIMS["overlap_exact"]),
+                           "#.3g", PAPER_CLAIMS["overlap_exact"]),
                     Number(f"overlap_sketched@{split}/{s}/k{k}", f"overlap, sketched H_{split}, step {s}, k = {k}",
-                           skd, ".3g", PAPER_CLAIMS["overlap_sketched"]),
+                           skd, "#.3g", PAPER_CLAIMS["overlap_sketched"]),
                     Number(f"ratio_exact@{split}/{s}/k{k}", f"exact overlap / chance k/D, H_{split}, step {s}",
                            ex / (k / D), ".2f")]
     diffs = [it["abs_diff_exact_sketched_max"] for by in doc["overlap"].values() for it in by.values()

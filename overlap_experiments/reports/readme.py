@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .key_numbers import Section, format_value, numbers, sections
+from .key_numbers import Section, format_value, numbers, paper_column, sections
 
 __all__ = ["markdown", "update_readme", "groups", "begin_marker", "end_marker"]
 
@@ -53,6 +53,7 @@ def markdown(group: str, runs: list[tuple[Path, Section]]) -> str:
         lines += ["| quantity | value | paper |", "|---|---:|---|"]
     else:
         lines += [f"| quantity | mean of {len(runs)} | min – max | paper |", "|---|---:|---:|---|"]
+    papers = dict(zip(keys, paper_column([per_run[0][k] for k in keys])))
     for key in keys:
         first = per_run[0][key]
         vals = [r[key].value for r in per_run if key in r and r[key].value is not None]
@@ -64,7 +65,7 @@ def markdown(group: str, runs: list[tuple[Path, Section]]) -> str:
             mean = sum(vals) / len(vals)
             cells = [format_value(mean, first.fmt),
                      f"{format_value(min(vals), first.fmt)} – {format_value(max(vals), first.fmt)}"]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in [first.what, *cells, first.paper or ""]) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in [first.what, *cells, papers[key]]) + " |")
     return "\n".join(lines)
 
 
