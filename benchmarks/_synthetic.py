@@ -4,10 +4,24 @@
 ``H = I − 2 v vᵀ`` (``v`` a seeded random unit vector). ``A`` is dense in the
 coordinate basis, yet one application to a ``D × b`` block costs ``O(D·b)`` and
 ``O(D)`` memory; its eigenpairs are exactly ``(λ_i, H e_i)``.
+
+``sparse_matrix``: a seeded ``D × D`` sparse matrix with a few Gaussian entries per
+row at random columns (symmetrised on request), for store and I/O benchmarks.
 """
 from __future__ import annotations
 
 import numpy as np
+
+
+def sparse_matrix(D: int, per_row: int = 4, seed: int = 0, symmetric: bool = False):
+    """``D × D`` CSR matrix with ``per_row`` N(0, 1) entries in each row at random columns
+    (``A + Aᵀ`` if ``symmetric``)."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(D), per_row)
+    A = sp.csr_array((rng.standard_normal(per_row * D), (rows, rng.integers(0, D, per_row * D))), shape=(D, D))
+    return sp.csr_array(A + A.T) if symmetric else A
 
 
 def spectrum(D: int, decay: float = 1.5) -> np.ndarray:

@@ -24,12 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import scipy.sparse as sp
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import best_seconds as _best  # noqa: E402
 from _report import write_report  # noqa: E402
+from _synthetic import sparse_matrix  # noqa: E402
 
 from sketchla import TestMatrix, measure  # noqa: E402
 from sketchla.store import RunStore  # noqa: E402
@@ -44,9 +42,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "store_verify.json"))
     a = p.parse_args(argv)
 
-    rng = np.random.default_rng(0)
-    rows = np.repeat(np.arange(a.D), 4)
-    A = sp.csr_array((rng.standard_normal(4 * a.D), (rows, rng.integers(0, a.D, 4 * a.D))), shape=(a.D, a.D))
+    A = sparse_matrix(a.D, per_row=4, seed=0)
     om = TestMatrix((a.D, a.n), seed=0, name="Omega", dtype="float32")
     with tempfile.TemporaryDirectory(prefix="store-verify-") as d:
         path = os.path.join(d, "run")

@@ -72,6 +72,22 @@ def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
     return dt
 
 
+def check_flag(value, argname: str) -> bool:
+    """A ``True``/``False`` argument (NumPy booleans too); ``TypeError`` naming ``argname`` otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{argname} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_gpu(gpu, argname: str = "gpu") -> bool:
+    """Validate a ``gpu=`` argument: a bool, and ``True`` only where CuPy sees a CUDA device."""
+    check_flag(gpu, argname)
+    if gpu and not cupy_available():  # a module global, looked up at call time (tests patch it)
+        raise ValueError(f"{argname}=True needs CuPy and a CUDA device (pip install '.[gpu]'); "
+                         "none is available in this process")
+    return bool(gpu)
+
+
 def on_device(x, gpu: bool):
     """The Dask array ``x`` with CuPy blocks when ``gpu`` (each block copied to the
     device as it is computed), else ``x`` unchanged. The streamed linear algebra

@@ -3,24 +3,31 @@
 Two rules, because two kinds of callers take a ``client=`` argument:
 
 **Runs** — :func:`sketchla.measure`, :func:`sketchla.seigh`, :func:`sketchla.ssvd`
-(through :func:`client_context` / :func:`run_schedulers`), in this order:
+(through :func:`client_context` / :func:`run_schedulers`). The accepted values
+(:func:`check_client`), each checked before any work is done:
 
-1. an explicit ``distributed.Client`` -> used as is (never closed here);
+1. a ``distributed.Client`` -> used as is (never closed here);
 2. a scheduler address ``"tcp://host:port"`` (e.g. a ``dask scheduler`` with
    ``dask worker`` or ``dask-cuda-worker`` GPU workers) -> a Client connected
    to it (closed on exit; the cluster itself is not touched);
-3. ``client=False`` or ``"threads"`` / ``"sync"`` (also as ``address=``) -> no
-   cluster: Dask's threaded (or synchronous) scheduler in this process;
-4. ``client=None`` and a global default Client already exists -> that one
-   (unless ``gpu=True``);
-5. ``client=None``, nothing else given and the work is *small* -> threaded
-   scheduler. Small (:func:`is_small`): the operator is not built on the
-   workers (not a :class:`~sketchla.operators.RecipeOperator`) and the
-   measured sketch is at most :data:`SMALL_WORK_BYTES` — starting a
-   LocalCluster would cost seconds, more than the whole computation;
-6. otherwise an embedded cluster created here and closed on exit:
-   ``LocalCUDACluster`` from ``dask_cuda`` when ``gpu=True`` (one worker per
-   GPU), else a ``LocalCluster`` sized to the machine.
+3. ``False``, ``"threads"`` or ``"sync"`` (``"synchronous"``) -> no cluster:
+   Dask's threaded (or synchronous) scheduler in this process;
+4. ``"processes"`` -> a ``LocalCluster`` of worker processes sized to the
+   machine (``LocalCUDACluster`` from ``dask_cuda``, one worker per GPU, when
+   :func:`client_context` is given ``gpu=True``), started here and closed on
+   exit. Worker processes import the caller's ``__main__``: a script that
+   asks for them needs the ``if __name__ == "__main__":`` guard;
+5. ``None`` (the default) -> the global default ``Client`` if one exists
+   (``distributed.Client(...)`` made earlier in this process), else the
+   threaded scheduler. ``None`` **never starts
+   processes**: an operator built on the workers
+   (:class:`~sketchla.operators.RecipeOperator`) is then built once in this
+   process.
+
+:func:`client_context` and :func:`get_client` also start an embedded cluster
+when asked by their own arguments: ``n_workers=N`` (a ``LocalCluster`` of N
+workers; ``processes=False`` for threads) or ``gpu=True`` (a
+``LocalCUDACluster``).
 
 A run resolves ``client`` once (:func:`run_schedulers`) and hands the result
 to its measurements and to its linear algebra.
@@ -36,7 +43,7 @@ its share of them (:func:`blas_limit`).
 :func:`get_client` is the same without the automatic close (the caller
 closes the returned client; an embedded cluster closes with it).
 :func:`run_graph` runs a raw task graph on the resolved scheduler, with
-progress reporting.
+progress reporting; :func:`run_task` runs one function there and returns its value.
 """
 from __future__ import annotations
 
@@ -44,6 +51,7 @@ import contextlib
 import inspect
 import logging
 import os
+import sys
 
 import dask
 import dask.local
@@ -51,73 +59,87 @@ import dask.threaded
 from dask.diagnostics import ProgressBar
 
 # ``distributed`` is imported where a Client is needed: importing it costs about
-# half a second, which in-process runs (rules 3 and 5) do not pay.
+# half a second, which in-process runs (rules 3 and 5 without a Client) do not pay.
 
-__all__ = ["client_context", "get_client", "LOCAL_SCHEDULERS", "SMALL_WORK_BYTES", "is_small",
-           "run_schedulers", "compute", "run_graph", "active_client", "blas_limit"]
+__all__ = ["client_context", "get_client", "check_client", "is_client", "LOCAL_SCHEDULERS", "PROCESSES",
+           "run_schedulers", "compute", "run_graph", "run_task", "active_client", "blas_limit"]
 
 logger = logging.getLogger(__name__)
 
 #: address strings meaning "no cluster, run in this process"
 LOCAL_SCHEDULERS = ("threads", "sync", "synchronous")
-#: rule 5: work on a sketch of at most this many bytes runs on the threaded scheduler
-SMALL_WORK_BYTES = 64 * 2**20
+#: the address string asking for an embedded cluster of worker processes (rule 4)
+PROCESSES = "processes"
 
 
 # --------------------------------------------------------------------------- runs
-def is_small(op, nbytes: int) -> bool:
-    """Rule 5: in-process work for ``op`` measuring ``nbytes`` (the sketch's size)."""
-    return op is not None and not op.built_on_workers and int(nbytes) <= SMALL_WORK_BYTES
+def is_client(client) -> bool:
+    """A ``distributed.Client``, recognised without importing ``distributed`` when it is not loaded."""
+    mod = sys.modules.get("distributed")
+    return mod is not None and isinstance(client, mod.Client)
+
+
+def check_client(client, argname: str = "client"):
+    """Validate a ``client=`` argument of a run (rules 1–5 of the module docstring) without
+    connecting to or starting anything; ``TypeError``/``ValueError`` naming ``argname``."""
+    if client is None or client is False or is_client(client):
+        return client
+    if isinstance(client, str):
+        if client in LOCAL_SCHEDULERS or client == PROCESSES or "://" in client or ":" in client:
+            return client
+        raise ValueError(
+            f"{argname}={client!r} is neither a scheduler address like 'tcp://127.0.0.1:8786' nor one of "
+            f"{(*LOCAL_SCHEDULERS, PROCESSES)!r}")
+    raise TypeError(f"{argname} must be a distributed.Client, an address string, 'threads', 'sync', "
+                    f"'processes', False or None, got {type(client).__name__}")
 
 
 def _existing_default_client():
-    try:
-        from distributed import default_client
-    except ImportError:  # pragma: no cover
-        return None
+    if "distributed" not in sys.modules:
+        return None  # no Client can exist without distributed imported
+    from distributed import default_client
+
     try:
         return default_client()
     except ValueError:
         return None
 
 
-def _resolve(client, address, gpu, n_workers, threads_per_worker, processes, small, cluster_kwargs):
-    """Return ``(client_or_scheduler_name, close_callback_or_None)`` by rules 1–6."""
-    if client is not None and client is not False:
-        from distributed import Client
-
-        if isinstance(client, str):
-            if address is not None:
-                raise ValueError("give either client=<address> or address=, not both")
-            address, client = client, None
-        elif not isinstance(client, Client):
-            raise TypeError(f"client must be a distributed.Client, an address string or False, got {type(client).__name__}")
-        else:
-            return client, None
-    if client is False:
-        return "threads", None
+def _resolve(client, address, gpu, n_workers, threads_per_worker, processes, cluster_kwargs):
+    """Return ``(client_or_scheduler_name, close_callback_or_None)`` by rules 1–5."""
+    check_client(client)
+    if isinstance(client, str):
+        if address is not None:
+            raise ValueError("give either client=<address> or address=, not both")
+        address, client = client, None
     if address is not None:
         if not isinstance(address, str):
             raise TypeError(f"address must be a string, got {type(address).__name__}")
-        if address in LOCAL_SCHEDULERS:
-            return ("sync" if address.startswith("sync") else "threads"), None
-        if "://" not in address and ":" not in address:
-            raise ValueError(f"address={address!r} is not a scheduler address like 'tcp://127.0.0.1:8786' or 'threads'")
+        check_client(address, "address")
+    if client is False:
+        return "threads", None
+    if client is not None:
+        return client, None
+    if address in LOCAL_SCHEDULERS:
+        return ("sync" if address.startswith("sync") else "threads"), None
+    if address == PROCESSES:
+        return _embedded_cluster(gpu, n_workers, threads_per_worker, processes, cluster_kwargs)
+    if address is not None:
         from distributed import Client
 
         c = Client(address, set_as_default=False)
         logger.info("connected to Dask scheduler %s (dashboard: %s)", address, c.dashboard_link)
         return c, c.close
+    if gpu or n_workers is not None:  # asked for an embedded cluster by the arguments
+        return _embedded_cluster(gpu, n_workers, threads_per_worker, processes, cluster_kwargs)
     existing = _existing_default_client()
-    if existing is not None and not gpu:
+    if existing is not None:
         return existing, None
-    if small and not gpu and n_workers is None:
-        return "threads", None
-    return _embedded_cluster(gpu, n_workers, threads_per_worker, processes, cluster_kwargs)
+    return "threads", None
 
 
 def _embedded_cluster(gpu, n_workers, threads_per_worker, processes, cluster_kwargs):
-    """Rule 6: a ``LocalCUDACluster`` (``gpu``) or ``LocalCluster`` and its client."""
+    """Rule 4: a ``LocalCUDACluster`` (``gpu``) or ``LocalCluster`` and its client."""
     from distributed import Client
 
     if gpu:
@@ -153,14 +175,14 @@ def _embedded_cluster(gpu, n_workers, threads_per_worker, processes, cluster_kwa
 
 @contextlib.contextmanager
 def client_context(client=None, address=None, *, gpu=False, n_workers=None,
-                   threads_per_worker=None, processes=True, small=False, **cluster_kwargs):
+                   threads_per_worker=None, processes=True, **cluster_kwargs):
     """Yield the ``distributed.Client`` to use, or the string ``"threads"`` /
     ``"sync"`` for an in-process Dask scheduler; close what was created here.
 
     See the module docstring for the resolution order. ``cluster_kwargs`` go
     to ``LocalCluster`` / ``LocalCUDACluster``.
     """
-    c, close = _resolve(client, address, gpu, n_workers, threads_per_worker, processes, small, cluster_kwargs)
+    c, close = _resolve(client, address, gpu, n_workers, threads_per_worker, processes, cluster_kwargs)
     try:
         yield c
     finally:
@@ -169,15 +191,15 @@ def client_context(client=None, address=None, *, gpu=False, n_workers=None,
 
 
 def get_client(client=None, address=None, *, gpu=False, n_workers=None, threads_per_worker=None,
-               processes=True, small=False, **cluster_kwargs):
+               processes=True, **cluster_kwargs):
     """Like :func:`client_context` but returns ``(client, close)``: ``close`` is
     a callable that closes whatever was created here (``None`` if nothing was)."""
-    return _resolve(client, address, gpu, n_workers, threads_per_worker, processes, small, cluster_kwargs)
+    return _resolve(client, address, gpu, n_workers, threads_per_worker, processes, cluster_kwargs)
 
 
 @contextlib.contextmanager
-def run_schedulers(client, op=None, sketch_bytes: int = 0):
-    """Resolve ``client`` once for a whole run (rules 1–6, :func:`is_small` for rule 5).
+def run_schedulers(client):
+    """Resolve ``client`` once for a whole run (rules 1–5).
 
     Yields ``(for_measure, for_linalg)``: what :func:`sketchla.measure` takes
     (a Client or ``"threads"``/``"sync"``) and what the streamed linear
@@ -186,7 +208,7 @@ def run_schedulers(client, op=None, sketch_bytes: int = 0):
     """
     from distributed import Client
 
-    with client_context(client, small=is_small(op, sketch_bytes)) as c:
+    with client_context(client) as c:
         yield c, (c if isinstance(c, Client) else None)
 
 
@@ -199,6 +221,15 @@ def run_graph(dsk: dict, keys: list, scheduler, progress: bool) -> None:
         _run_local(dsk, keys, scheduler, progress)
     else:
         _run_distributed(scheduler, dsk, keys, progress)
+
+
+def run_task(scheduler, fn, *args):
+    """``fn(*args)`` on what :func:`client_context` yielded: in this process for
+    ``"threads"``/``"sync"``, else as one task on the Client (the arguments are
+    shipped to a worker; e.g. an operator built on the workers is applied there)."""
+    if isinstance(scheduler, str):
+        return fn(*args)
+    return scheduler.submit(fn, *args, pure=False).result()
 
 
 def _run_local(dsk, keys, scheduler, progress):

@@ -33,7 +33,7 @@ from dask.base import tokenize
 
 from .backend import asnumpy, is_cupy_array
 
-__all__ = ["key_prefix", "token", "zarr_token", "ZarrOutput"]
+__all__ = ["key_prefix", "token", "zarr_token", "ZarrOutput", "local_root"]
 
 
 def key_prefix(name: str, *inputs) -> str:
@@ -78,7 +78,7 @@ def zarr_token(arr, contents: bool = True) -> tuple:
     """A token of the Zarr array ``arr``: its store's place, path, metadata and (``contents``)
     a stamp of its chunk files (see the module docstring)."""
     store = arr.store
-    root = _local_root(store)
+    root = local_root(store)
     place = ("local", root) if root is not None else (type(store).__name__, id(store))
     meta = (tuple(arr.shape), tuple(arr.chunks), getattr(arr, "shards", None), np.dtype(arr.dtype).str,
             repr(arr.fill_value))
@@ -90,7 +90,7 @@ def zarr_token(arr, contents: bool = True) -> tuple:
     return ident + (_files_stamp(os.path.join(root, *filter(None, arr.path.split("/")))),)
 
 
-def _local_root(store) -> str | None:
+def local_root(store) -> str | None:
     """Directory of a Zarr ``LocalStore`` (``None`` for any other store)."""
     root = getattr(store, "root", None)
     if type(store).__name__ != "LocalStore" or root is None:

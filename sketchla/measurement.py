@@ -21,7 +21,9 @@ paper Alg. 1 line 2, Alg. 2 lines 1-2) — or, given the adjoint operator
 
 Re-running on the same store computes only the chunks without a record, so an
 interrupted run resumes where it stopped; a store holding ``name`` made from
-another test matrix or operator shape is refused. Before skipping a recorded
+another test matrix or operator shape is refused, and so is one measured by
+another operator (:func:`verify_operator`: the operator is applied to one
+recorded column again and compared with what the store holds). Before skipping a recorded
 chunk its files are checked against the manifest (``verify="size"``: a stat
 per file; ``"full"``: also the CRC-32): a missing, truncated or changed chunk
 is logged and recomputed, never silently used. The driver holds the store's
@@ -49,15 +51,19 @@ import warnings
 
 import numpy as np
 
-from .backend import asnumpy, check_float_dtype
+from .backend import asnumpy, check_flag, check_float_dtype
 from .blocking import BlockPlan
-from .executor import client_context, is_small, run_graph
+from .executor import PROCESSES, check_client, client_context, run_graph, run_task
 from .graph_keys import key_prefix
 from .operators import AdjointOperator, aslinearoperator
+from .operators.base import not_real
 from .random import TestMatrix
-from .store import RunStore, check_verify, chunk_manifest, open_array, write_done_record, write_every_chunk
+from .store import (
+    RunStore, StoreMismatchError, check_verify, chunk_manifest, open_array, write_done_record, write_every_chunk,
+)
+from .store.layout import check_name
 
-__all__ = ["measure", "NonFiniteMeasurementError"]
+__all__ = ["measure", "verify_operator", "NonFiniteMeasurementError", "OPERATOR_RTOL"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,32 +100,54 @@ def _storage_note(exc, store_path):
     return None
 
 
+def _applied(op, test, j, j0, j1, check_finite, xp_name, dtype, name):
+    """``op @ test[:, j0:j1]`` on the host in ``dtype`` (chunk ``j`` of measurement ``name``;
+    ``j=None``: the column ``j0`` measured again by :func:`verify_operator`).
+
+    ``test`` is a :class:`TestMatrix` (the block is generated here) or the
+    in-memory block itself. The operator's output shape and real numeric
+    dtype are checked by ``op.matmat``; NaN/Inf raise
+    :class:`NonFiniteMeasurementError` naming the chunk (``check_finite``).
+    """
+    xp = _xp_from_name(xp_name)
+    if isinstance(test, TestMatrix):
+        X = test.block(slice(None), slice(j0, j1), xp=xp)
+    else:  # an in-memory block shipped with the task
+        X = xp.asarray(test)
+    Y = asnumpy(op.matmat(X))
+    where = f"chunk {j} (columns {j0}:{j1})" if j is not None else f"column {j0} (measured again)"
+    problem = not_real(Y.dtype)  # op.matmat checked the block; this sees what it is on the host
+    if problem:
+        raise TypeError(f"operator returned {problem} in {where} of measurement {name!r}; expected "
+                        "real float or integer numbers")
+    Y = Y.astype(dtype, copy=False)
+    if check_finite and not np.isfinite(Y).all():
+        bad = int(Y.size - np.count_nonzero(np.isfinite(Y)))
+        raise NonFiniteMeasurementError(
+            f"operator returned {bad} non-finite value(s) (NaN/Inf) in {where} of measurement {name!r}")
+    return Y
+
+
+def _chunk_note(exc, j, j0, j1, name, store_path):
+    """Attach which chunk failed (and a storage hint) to ``exc``, keeping its type."""
+    if hasattr(exc, "add_note") and not isinstance(exc, NonFiniteMeasurementError):
+        exc.add_note(f"sketchla.measure: while measuring chunk {j} (columns {j0}:{j1}) of {name!r}")
+        note = _storage_note(exc, store_path)
+        if note:
+            exc.add_note(note)
+
+
 def _measure_chunk(op, test, store_path, name, j, j0, j1, check_finite, xp_name, dtype):
     """One task: measure columns ``[j0, j1)`` and write them, then record chunk ``j``."""
     t0 = time.perf_counter()
     try:
-        xp = _xp_from_name(xp_name)
-        if isinstance(test, TestMatrix):
-            X = test.block(slice(None), slice(j0, j1), xp=xp)
-        else:  # an in-memory block shipped with the task
-            X = xp.asarray(test)
-        Y = asnumpy(op.matmat(X)).astype(dtype, copy=False)
-        if check_finite and not np.isfinite(Y).all():
-            bad = int(Y.size - np.count_nonzero(np.isfinite(Y)))
-            raise NonFiniteMeasurementError(
-                f"operator returned {bad} non-finite value(s) (NaN/Inf) in chunk {j} "
-                f"(columns {j0}:{j1}) of measurement {name!r}"
-            )
+        Y = _applied(op, test, j, j0, j1, check_finite, xp_name, dtype, name)
         # store_path: RunStore.path, a directory or a URL (a StoreURL carrying its storage_options)
         arr = write_every_chunk(open_array(store_path, name))
         arr[:, j0:j1] = Y
         _record(store_path, name, j, arr, j)  # only after the data write returned
-    except Exception as exc:  # attach which chunk failed, keep the exception type
-        if hasattr(exc, "add_note") and not isinstance(exc, NonFiniteMeasurementError):
-            exc.add_note(f"sketchla.measure: while measuring chunk {j} (columns {j0}:{j1}) of {name!r}")
-            note = _storage_note(exc, store_path)
-            if note:
-                exc.add_note(note)
+    except Exception as exc:
+        _chunk_note(exc, j, j0, j1, name, store_path)
         raise
     return j, time.perf_counter() - t0
 
@@ -137,7 +165,7 @@ def _test_spec(test):
 
 
 def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, client=None,
-            progress=True, check_finite=True, xp=None, verify="size", adjoint=False):
+            progress=True, check_finite=True, xp=None, verify="size", check_operator=True, adjoint=False):
     """Measure ``op @ test`` into ``store[name]`` (``op.H @ test`` for an adjoint ``op.H``).
 
     Parameters
@@ -159,8 +187,9 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
     client : how the tasks are scheduled (:mod:`sketchla.executor`): a
         ``distributed.Client``, an address ``"tcp://..."``,
         ``False``/``"threads"``/``"sync"`` for an in-process scheduler,
-        ``None`` for the default client if one exists, else threads for small
-        in-memory operators, else an embedded ``LocalCluster`` (closed on return).
+        ``"processes"`` for an embedded ``LocalCluster`` (closed on return),
+        ``None`` for the default client if one exists, else threads (never
+        processes).
     progress : show Dask's progress bar (threads) or a tqdm bar (distributed;
         falls back to log lines), and log the dashboard link.
     check_finite : raise :class:`NonFiniteMeasurementError` naming the chunk
@@ -171,6 +200,11 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
         (default; a ``stat`` per chunk file: missing, truncated or extended
         files), ``"full"`` (also re-read and CRC-32 every file: any changed
         byte), or ``False``. Failing chunks are logged and recomputed.
+    check_operator : when ``store[name]`` already holds measured chunks, first
+        check that ``op`` is the operator that measured them
+        (:func:`verify_operator`: one more application of ``op`` to one
+        column) and refuse it with :class:`~sketchla.store.StoreMismatchError`
+        otherwise. ``False`` when the caller has established that itself.
     adjoint : deprecated; ``measure(op, ..., adjoint=True)`` is ``measure(op.H, ...)``.
 
     Returns
@@ -178,6 +212,7 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
     zarr.Array of shape ``(D_out, n)`` and the test matrix's dtype.
     """
     op = aslinearoperator(op)
+    check_client(client)
     if adjoint:
         warnings.warn("measure(op, ..., adjoint=True) is deprecated; pass the adjoint operator op.H",
                       DeprecationWarning, stacklevel=2)
@@ -188,6 +223,7 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
         raise TypeError(f"store must be a sketchla RunStore (RunStore.open(path, params)), got {type(store).__name__}")
     if store.mode == "r":
         raise PermissionError(f"store {store.path!r} was opened read-only; cannot measure into it")
+    check_name(name)
     if isinstance(test, TestMatrix):
         dtype = test.dtype
     elif isinstance(test, np.ndarray):
@@ -210,6 +246,8 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
     if xp not in (None, "numpy", "cupy"):
         raise ValueError(f"xp={xp!r} must be 'numpy' or 'cupy'")
     level = check_verify(verify)
+    for argname, flag in (("progress", progress), ("check_finite", check_finite), ("check_operator", check_operator)):
+        check_flag(flag, argname)
     if plan is None:
         plan = BlockPlan()
     elif not isinstance(plan, BlockPlan):
@@ -223,8 +261,10 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
     attrs = {"sketchla_measure": {"test": _test_spec(test), "adjoint": is_adjoint,
                                   "op_shape": [int(base_shape[0]), int(base_shape[1])]}}
     chunks = (plan.row_block, plan.chunk)
-    if name in store:  # refuse a mismatching array before touching the store (no lock taken)
+    if name in store:  # refuse a mismatching array or operator before touching the store (no lock taken)
         store.array(name, (D_out, n), chunks, dtype, attrs=attrs)
+        if check_operator:
+            verify_operator(op, test, store, name, client=client, xp=xp, verify=level)
     with store.lock():
         return _measure_locked(op, test, store, name, plan.chunk, chunks, client, progress, check_finite,
                                xp, level, dtype, n, attrs)
@@ -261,7 +301,90 @@ def _measure_locked(op, test, store, name, chunk, chunks, client, progress, chec
         keys.append(key)
 
     t0 = time.perf_counter()
-    with client_context(client, small=is_small(op, D_out * n * dtype.itemsize)) as c:
+    with client_context(client) as c:
         run_graph(dsk, keys, c, progress)
     logger.info("measure %r: %d chunks in %.2f s", name, len(keys), time.perf_counter() - t0)
     return arr
+
+
+# --------------------------------------------------------------------------- operator identity
+#: :func:`verify_operator`'s tolerance on ``||y - y_stored|| / ||y_stored||``: 1e-2 where
+#: float32 is involved (the store's or the operator's dtype: batch-size dependent
+#: float32 sums, TF32 products on GPUs), 1e-6 where both are float64
+OPERATOR_RTOL = {"float32": 1e-2, "float64": 1e-6}
+
+
+def _remeasured_difference(op, test, store_path, name, col, xp_name, dtype):
+    """One task: ``op`` applied to column ``col`` of ``test`` again (``test``: a
+    :class:`TestMatrix` or that column itself), against that column of
+    ``store[name]``, read one row chunk at a time. Returns
+    ``(||y - y_stored||, ||y_stored||, ||y||)`` (float64)."""
+    arr = open_array(store_path, name, mode="r")
+    try:
+        y = _applied(op, test, None, col, col + 1, True, xp_name, dtype, name)[:, 0].astype(np.float64)
+    except Exception as exc:
+        if hasattr(exc, "add_note") and not isinstance(exc, NonFiniteMeasurementError):
+            exc.add_note(f"sketchla.measure: while measuring column {col} of {name!r} again "
+                         "to check the operator's identity")
+        raise
+    diff = ref = 0.0
+    rows = arr.chunks[0]
+    for r0 in range(0, arr.shape[0], rows):
+        y0 = np.asarray(arr[r0:r0 + rows, col], dtype=np.float64)
+        diff += float(np.sum((y[r0:r0 + rows] - y0) ** 2))
+        ref += float(np.sum(y0 * y0))
+    return math.sqrt(diff), math.sqrt(ref), float(np.linalg.norm(y))
+
+
+def verify_operator(op, test, store, name, *, client=None, xp=None, verify="size"):
+    """Refuse ``op`` if it is not the operator whose measurement ``op @ test`` ``store[name]`` holds.
+
+    The identity check of a run store (docs/ARCHITECTURE.md, "Operator
+    identity"): ``op`` is applied once more, to the first column ``c`` of the
+    first recorded chunk whose files pass ``verify``, and the result ``y`` is
+    compared with the stored column ``y₀`` (cast to the store's dtype, as the
+    measurement was). ``||y − y₀|| > rtol · max(||y₀||, ||y||)`` raises
+    :class:`~sketchla.store.StoreMismatchError`, with ``rtol`` from
+    :data:`OPERATOR_RTOL`: a different operator (``−A``, another matrix or
+    checkpoint) differs by O(1); the same one by rounding only.
+
+    Cost: one application of ``op`` to one column (a task on ``client``, so an
+    operator built on the workers is applied there; ``"processes"`` runs it in
+    this process instead of starting a cluster for it) and one read of that
+    column (``D`` numbers, a row chunk at a time). Nothing is written.
+    Stores made before this check existed are checked the same way.
+
+    Returns the relative difference found, or ``None`` when ``store[name]``
+    holds no intact recorded chunk (nothing measured can be mixed up).
+    """
+    op = aslinearoperator(op)
+    if name not in store:
+        return None
+    arr = store[name]
+    chunk = int(arr.chunks[1])
+    done = sorted(int(k) for k in store.done_keys(name) if k.isdigit() and int(k) * chunk < arr.shape[1])
+    bad = store.verify_done(name, {str(j) for j in done}, verify=verify) if done else {}
+    intact = [j for j in done if str(j) not in bad]
+    if not intact:
+        return None
+    col = intact[0] * chunk
+    dtype = np.dtype(arr.dtype)
+    column = test if isinstance(test, TestMatrix) else np.ascontiguousarray(test[:, col:col + 1])
+    t0 = time.perf_counter()
+    with client_context("threads" if client == PROCESSES else client) as c:
+        diff, ref, new = run_task(c, _remeasured_difference, op, column, store.path, name, col, xp, dtype.name)
+    both64 = dtype == np.float64 and np.dtype(op.dtype) == np.float64
+    rtol = OPERATOR_RTOL["float64" if both64 else "float32"]
+    scale = max(ref, new)
+    rel = diff / scale if scale > 0 else 0.0
+    logger.info("operator check of %r in %s: column %d measured again in %.2f s, relative difference %.2e "
+                "(tolerance %g)", name, store.path, col, time.perf_counter() - t0, rel, rtol)
+    if not rel <= rtol:
+        raise StoreMismatchError(
+            f"the operator differs from the one that measured {name!r} in store {store.path!r}: applied to "
+            f"column {col} of its test matrix it gives a result {rel:.3g} (relative) away from the stored "
+            f"measurement (tolerance {rtol:g}; norms {new:.6g} now, {ref:.6g} stored). Use another store for "
+            "another operator. If it is the same operator and its products are not reproducible to that "
+            "tolerance, pass operator_id= to seigh/ssvd (your word for its identity; no check is made) "
+            "or check_operator=False to measure")
+    return rel

@@ -42,11 +42,20 @@ import numpy as np
 from .backend import check_float_dtype
 from .blocking import BlockPlan
 
-__all__ = ["TestMatrix", "TILE_ROWS", "KINDS"]
+__all__ = ["TestMatrix", "TILE_ROWS", "KINDS", "MAX_SEED", "check_seed"]
 
 #: Rows per atom; fixed forever, since changing it changes every matrix.
 TILE_ROWS = 2**16
 KINDS = ("gaussian", "rademacher", "signs")
+#: the largest seed: seeds are hashed as signed 64-bit integers (``_philox_key``)
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed, argname: str = "seed") -> int:
+    """``seed`` as an int in ``[0, MAX_SEED]``; ``ValueError`` naming ``argname`` otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{argname}={seed!r} must be a non-negative integer below 2**63")
+    return int(seed)
 
 
 def check_kind(kind, argname: str = "kind") -> str:
@@ -107,8 +116,7 @@ class TestMatrix:
             raise ValueError(f"shape={shape!r} must be a pair of non-negative ints (D, n)") from exc
         if D < 0 or n < 0:
             raise ValueError(f"shape={shape!r} must be non-negative")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed={seed!r} must be a non-negative int")
+        seed = check_seed(seed)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name={name!r} must be a non-empty string")
         check_kind(kind)

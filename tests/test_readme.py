@@ -27,3 +27,23 @@ def test_ci_runs_the_readme_test_command():
     assert test_cmd == "python -m pytest -q"
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert ci[-1].strip() == test_cmd
+
+
+def test_readme_and_executor_agree_on_the_client_values():
+    """Every scheduler name the README offers is accepted, and every name the code accepts is offered."""
+    import pytest
+
+    from sketchla import executor
+
+    start = README.index("Where the\nwork runs")
+    para = README[start:README.index("\n\n", start)]
+    named = set(re.findall(r'`"([a-z]+)"`', para))
+    assert named == {"threads", "sync", "processes"}
+    for name in named:
+        assert executor.check_client(name) == name
+    assert set(executor.LOCAL_SCHEDULERS) - {"synchronous"} | {executor.PROCESSES} == named
+    assert "`None`" in para or "`client=None`" in para
+    for value in (None, False, "tcp://127.0.0.1:8786"):
+        assert executor.check_client(value) == value
+    with pytest.raises(ValueError):
+        executor.check_client("process")

@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
-
-from .. import backend
-
 
 def check_sizes(n_outer, n_inner, D: int) -> tuple[int, int]:
     """Validate ``1 ≤ n_outer ≤ n_inner ≤ D`` (paper Alg. 1/2 inputs)."""
@@ -22,18 +18,16 @@ def check_sizes(n_outer, n_inner, D: int) -> tuple[int, int]:
     return int(n_outer), int(n_inner)
 
 
-def check_seed(seed) -> int:
-    """A non-negative integer seed."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a non-negative integer")
-    return int(seed)
+def check_n_probes(n_probes, allow_zero: bool = True) -> int:
+    """The number of a-posteriori error probes: an int ``>= 0`` (``>= 1`` unless ``allow_zero``)."""
+    low = 0 if allow_zero else 1
+    if isinstance(n_probes, bool) or not isinstance(n_probes, numbers.Integral) or n_probes < low:
+        raise ValueError(f"n_probes={n_probes!r} must be an integer >= {low}")
+    return int(n_probes)
 
 
-def check_gpu(gpu) -> bool:
-    """Validate a ``gpu=`` argument: a bool, and ``True`` only where CuPy sees a CUDA device."""
-    if not isinstance(gpu, (bool, np.bool_)):
-        raise TypeError(f"gpu must be True or False, got {gpu!r}")
-    if gpu and not backend.cupy_available():  # looked up at call time (tests patch it)
-        raise ValueError("gpu=True needs CuPy and a CUDA device (pip install '.[gpu]'); "
-                         "none is available in this process")
-    return bool(gpu)
+def check_operator_id(operator_id):
+    """``None`` or a non-empty string naming the operator (see ``_stages.check_identity``)."""
+    if operator_id is not None and (not isinstance(operator_id, str) or not operator_id):
+        raise TypeError(f"operator_id must be a non-empty string or None, got {operator_id!r}")
+    return operator_id

@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
-import weakref
+import os
 
 import dask.array as da
 import numpy as np
 
-from ..backend import check_float_dtype, on_device
+from ..backend import check_flag, check_float_dtype, check_gpu, on_device
 from ..blocking import BlockPlan
+from ..executor import check_client
 from ..graph_keys import token
 from ..linalg import tsqr
-from ..random import check_kind
-from ..store import RunStore, check_verify
-from ._checks import check_gpu, check_seed, check_sizes
+from ..measurement import verify_operator
+from ..random import check_kind, check_seed
+from ..store import RunStore, StoreMismatchError, check_verify, open_temporary
+from ..store.lock import refuse_if_held
+from ._checks import check_n_probes, check_operator_id, check_sizes
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +40,31 @@ log = logging.getLogger(__name__)
 def open_run(store, params: dict, storage_options=None) -> RunStore:
     """Open (or create) the run store; ``store=None`` makes a temporary one.
 
-    A temporary store lives in a fresh directory removed when the returned
-    object is garbage collected (results keep a reference to it).
+    A temporary store lives in a fresh directory removed when nothing refers
+    to it any more: the store, its result, or an array the result handed out
+    (:mod:`sketchla.store.lifetime`).
     ``storage_options``: for a store URL (issue 21; see :mod:`sketchla.store`).
     """
     if store is None:
         if storage_options:
             raise ValueError("storage_options were given without a store URL (store=None makes a local temporary store)")
-        tmp = tempfile.TemporaryDirectory(prefix="sketchla-run-")
-        run = RunStore.open(tmp.name + "/run.zarr", params)
-        run._tmpdir = tmp  # keep the directory alive with the store
-        weakref.finalize(run, tmp.cleanup)
-        return run
+        return open_temporary(params)
     if isinstance(store, RunStore):
         store = store.path  # a StoreURL keeps the store's storage_options
     return RunStore.open(store, params, storage_options=storage_options)
 
 
+def check_store_arg(store):
+    """``store=``: ``None``, a path or URL (str or ``os.PathLike``) or a :class:`RunStore`."""
+    if store is not None and not isinstance(store, (str, os.PathLike, RunStore)):
+        raise TypeError(f"store must be a directory path or URL, a RunStore or None, got {type(store).__name__}")
+    return store
+
+
 def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, test_kind, verify, store,
-              gpu=False, storage_options=None):
-    """Check the common arguments of SEIGH / SSVD and open their run store.
+              gpu=False, storage_options=None, *, client=None, chunk=None, n_probes=0, progress=True,
+              operator_id=None):
+    """Check every argument of SEIGH / SSVD and open their run store.
 
     ``shape`` is the operator's ``(D_L, D_R)``; ``n_max`` bounds
     ``n_outer ≤ n_inner ≤ n_max``. Everything is validated *before* the store
@@ -71,11 +78,71 @@ def start_run(algorithm: str, shape, n_outer, n_inner, n_max: int, seed, dtype, 
     check_kind(test_kind, "test_kind")
     check_verify(verify)
     check_gpu(gpu)
+    check_client(client)
+    BlockPlan(chunk=chunk)
+    check_n_probes(n_probes)
+    check_flag(progress, "progress")
+    check_operator_id(operator_id)
+    check_store_arg(store)
     params = {
         "algorithm": algorithm, "shape": [int(shape[0]), int(shape[1])], "n_outer": n_outer,
         "n_inner": n_inner, "seed": seed, "dtype": str(dt), "test_kind": test_kind,
     }
     return open_run(store, params, storage_options), n_outer, n_inner, seed, dt
+
+
+#: the stage record holding the ``operator_id`` a caller gave (see :func:`check_identity`)
+OPERATOR_STAGE = "operator"
+
+
+def _recorded_operator_id(run: RunStore):
+    info = run.get_stage(OPERATOR_STAGE, verify=False)
+    return info.get("operator_id") if isinstance(info, dict) else None
+
+
+def check_identity(run: RunStore, operator_id, measurements, client, verify) -> None:
+    """Refuse an operator other than the one the run in ``run`` was made with.
+
+    The operator identity of a run store (docs/ARCHITECTURE.md, "Operator
+    identity"). Called before the store's lock is taken, so a refusal
+    (:class:`~sketchla.store.StoreMismatchError`) leaves the store untouched;
+    a store another live run holds is refused first (``StoreLockedError``),
+    before anything is applied.
+
+    * ``operator_id`` given (the caller's name for the operator, e.g. a digest
+      of a checkpoint and a data sample): refused if the store records another
+      one; otherwise the caller's word is taken and nothing is applied.
+    * ``operator_id=None``: the first of ``measurements`` — ``(op, test, name)``
+      in the order to try — that holds a measured chunk is checked by
+      :func:`sketchla.measurement.verify_operator` (one more application of
+      ``op`` to one column). A new store has nothing to check.
+
+    The run's own measurements then need no check of their own
+    (``measure(..., check_operator=False)``).
+    """
+    if operator_id is not None:
+        stored = _recorded_operator_id(run)
+        if stored is not None and stored != operator_id:
+            raise StoreMismatchError(
+                f"store {run.path!r} holds a run of the operator with operator_id={stored!r}, not "
+                f"{operator_id!r}; use another store for another operator")
+        return
+    # a store another live run writes is refused before the check applies the operator
+    refuse_if_held(run.location, "this run is refused")
+    with checksum_hint(run):  # the check reads one stored column
+        for op, test, name in measurements:
+            if verify_operator(op, test, run, name, client=client, verify=verify) is not None:
+                return
+
+
+def record_identity(run: RunStore, operator_id) -> None:
+    """Record the caller's ``operator_id`` in the run store (under its lock) if it is not recorded yet."""
+    if operator_id is None or _recorded_operator_id(run) == operator_id:
+        return
+    if run.stages() or any(not k.startswith("_") for k in run.group.keys()):
+        log.info("operator_id=%r recorded for the existing run in %s on the caller's word (not checked)",
+                 operator_id, run.path)
+    run.set_stage(OPERATOR_STAGE, {"operator_id": operator_id})
 
 
 def sketch_plan(run: RunStore, name: str, plan: BlockPlan, D_in: int, D_out: int, n: int) -> BlockPlan:

@@ -5,6 +5,11 @@ lazy Dask products ``Q @ U`` over the orthonormal bases stored in Zarr, so
 they are streamed block by block whenever they are used and never
 materialised in RAM (docs/ARCHITECTURE.md, the memory rule). A result can be reopened from
 its store with :func:`open_result`.
+
+The arrays a result hands out (``Q``, ``P``, ``eigenvectors``, ``U``, ``Vh``,
+``apply``'s) keep a temporary store (``store=None``) alive while they are
+referenced, and their reads refuse a missing chunk instead of returning zeros
+(:mod:`sketchla.store.lifetime`).
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from ..linalg import inner, matmul
 from ..measurement import measure
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
-from ..store import RunStore, StoreCorruptError
+from ..store import RunStore, StoreCorruptError, keep_alive, lazy
+from ._checks import check_n_probes
 from ._stages import load_small
 from .errors import ErrorEstimate, error_from_probes
 
@@ -31,8 +37,7 @@ def _probe_residual_sq(run: RunStore, op, basis, W_fn, n_probes: int, seed, clie
     ``basis`` is the stored orthonormal factor whose span holds ``Â``'s range
     and ``W_fn(G_dask)`` returns the small ``n × q`` matrix with ``Â G = basis @ W``.
     """
-    if isinstance(n_probes, bool) or not isinstance(n_probes, (int, np.integer)) or n_probes <= 0:
-        raise ValueError(f"n_probes={n_probes!r} must be a positive integer")
+    n_probes = check_n_probes(n_probes, allow_zero=False)
     D_L, D_R = op.shape
     seed = run.params["seed"] if seed is None else seed
     probe = TestMatrix((D_R, int(n_probes)), seed=seed, name="probe", dtype=basis.dtype)
@@ -110,12 +115,12 @@ class SEIGHResult(_StoredResult):
     @classmethod
     def from_store(cls, run: RunStore) -> "SEIGHResult":
         lam, U = load_small(run, ["eigenvalues", "core_U"])
-        return cls(run, lam, U, run.group["Q"], error=_load_error(run))
+        return cls(run, lam, U, keep_alive(run, run.group["Q"]), error=_load_error(run))
 
     @property
     def eigenvectors(self) -> da.Array:
         """Lazy ``D × n_O`` Dask array ``Q @ U`` (orthonormal columns, same order as ``eigenvalues``)."""
-        Q = da.from_zarr(self.Q)
+        Q = lazy(self.Q)
         return Q @ self.core_U.astype(Q.dtype)
 
     def write_eigenvectors(self, name: str = "eigenvectors"):
@@ -123,12 +128,12 @@ class SEIGHResult(_StoredResult):
         D, n = self.Q.shape
         out = self.store.array(name, (D, n), chunks=(BlockPlan().thin_row_block(n, self.Q.dtype), n),
                                dtype=self.Q.dtype)
-        return matmul(self.Q, self.core_U.astype(self.Q.dtype), out=out)
+        return keep_alive(self.store, matmul(self.Q, self.core_U.astype(self.Q.dtype), out=out))
 
     def apply(self, X) -> da.Array:
         """Lazy ``Â X = Q U Λ Uᵀ Qᵀ X`` for a ``D × b`` array ``X`` (NumPy/Dask/Zarr)."""
         W = self._small_map(inner(self.Q, X))
-        return da.from_zarr(self.Q).astype(np.float64) @ W
+        return lazy(self.Q).astype(np.float64) @ W
 
     def _small_map(self, QtX):
         U, lam = self.core_U, self.eigenvalues
@@ -169,18 +174,19 @@ class SSVDResult(_StoredResult):
     @classmethod
     def from_store(cls, run: RunStore) -> "SSVDResult":
         S, U, Vh = load_small(run, ["singular_values", "core_U", "core_Vh"])
-        return cls(run, S, U, Vh, run.group["P"], run.group["Q"], error=_load_error(run))
+        return cls(run, S, U, Vh, keep_alive(run, run.group["P"]), keep_alive(run, run.group["Q"]),
+                   error=_load_error(run))
 
     @property
     def U(self) -> da.Array:
         """Lazy left singular vectors ``P U_c`` (D_L × n_O)."""
-        P = da.from_zarr(self.P)
+        P = lazy(self.P)
         return P @ self.core_U.astype(P.dtype)
 
     @property
     def Vh(self) -> da.Array:
         """Lazy right singular vectors ``V_cᵀ Qᵀ`` (n_O × D_R)."""
-        Q = da.from_zarr(self.Q)
+        Q = lazy(self.Q)
         return (Q @ self.core_Vh.T.astype(Q.dtype)).T
 
     def _small_map(self, QtX):
@@ -188,7 +194,7 @@ class SSVDResult(_StoredResult):
 
     def apply(self, X) -> da.Array:
         """Lazy ``Â X`` for a ``D_R × b`` array ``X``."""
-        return da.from_zarr(self.P).astype(np.float64) @ self._small_map(inner(self.Q, X))
+        return lazy(self.P).astype(np.float64) @ self._small_map(inner(self.Q, X))
 
     def __repr__(self) -> str:
         return (f"SSVDResult(shape={self.shape}, n_outer={len(self.S)}, "

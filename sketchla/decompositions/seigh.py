@@ -23,7 +23,9 @@ from ..measurement import measure
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
 from ._core import seigh_core
-from ._stages import checksum_hint, orthonormalize, save_small, sketch_plan, sketch_rows, start_run
+from ._stages import (
+    check_identity, checksum_hint, orthonormalize, record_identity, save_small, sketch_plan, sketch_rows, start_run,
+)
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
           *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False,
-          storage_options=None) -> SEIGHResult:
+          storage_options=None, operator_id=None) -> SEIGHResult:
     """Sketched eigendecomposition ``A ≈ (QU) Λ (QU)ᵀ`` of a symmetric ``D × D`` operator.
 
     Parameters
@@ -45,11 +47,18 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
         ``(seed, matrix name, block)``, so results do not depend on chunking.
     store : path or URL (``s3://``, ``gs://``, ``az://``, ``file://``: any
         fsspec filesystem) of a Zarr run store (created, or resumed if it
-        holds a run with the same parameters; one with other parameters is
-        refused), or ``None`` for a temporary store removed with the result.
+        holds a run with the same parameters and operator; one with other
+        parameters or another operator is refused with
+        :class:`~sketchla.store.StoreMismatchError`), or ``None`` for a
+        temporary store, removed when neither the result nor an array it
+        handed out (``eigenvectors``, ``Q``) is referenced any more.
     storage_options : dict for the filesystem of a store URL (endpoint,
         credentials, ...), as in Zarr and fsspec.
-    client : Dask client / scheduler address / ``None`` (see :mod:`sketchla.executor`).
+    client : where the work runs (:mod:`sketchla.executor`): ``None`` (the
+        default ``distributed.Client`` if one exists, else threads in this
+        process; never new processes), ``"threads"``/``"sync"``/``False``,
+        ``"processes"`` (a ``LocalCluster`` started and closed here), a
+        ``distributed.Client`` or a scheduler address ``"tcp://host:port"``.
     dtype : ``"float32"`` (default, as the paper) or ``"float64"`` for the
         measurements and ``Q``; the core solve is always float64.
     chunk : columns per measurement task (the ``chunk`` of the run's
@@ -71,6 +80,14 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
         chunks and stages are recomputed (see :mod:`sketchla.store`). The
         store's writer lock is held for the whole call: a second run on the
         same store meanwhile gets :class:`sketchla.store.StoreLockedError`.
+    operator_id : optional string naming the operator (e.g. a digest of a
+        checkpoint and a data sample). Without it, reopening a store that
+        holds measurements applies ``op`` once more to one recorded column
+        and refuses a different operator
+        (:func:`sketchla.measurement.verify_operator`). With it, the store
+        records it and refuses another ``operator_id``; the caller's word is
+        taken and nothing is applied (also the override where the check is
+        wrong, e.g. for products not reproducible to its tolerance).
 
     Returns
     -------
@@ -83,19 +100,23 @@ def seigh(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32"
     if D != D_R:
         raise ValueError(f"seigh needs a square (symmetric) operator, got shape {op.shape}; use ssvd for rectangular operators")
     run, n_outer, n_inner, seed, dt = start_run("seigh", (D, D), n_outer, n_inner, D, seed, dtype,
-                                                test_kind, verify, store, gpu, storage_options)
+                                                test_kind, verify, store, gpu, storage_options, client=client,
+                                                chunk=chunk, n_probes=n_probes, progress=progress,
+                                                operator_id=operator_id)
+    omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
+    upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
+    check_identity(run, operator_id, [(op, omega, "Y")], client, verify)
     with run.lock(), checksum_hint(run):
+        record_identity(run, operator_id)
         timings = dict(run.get_stage("timings") or {})
-
-        omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
-        upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
 
         if run.get_stage("core", verify=verify) is None:
             plan = sketch_plan(run, "Y", BlockPlan(chunk=chunk), D, D, n_inner)
-            with run_schedulers(client, op, D * n_inner * dt.itemsize) as (c_measure, c_linalg):
+            with run_schedulers(client) as (c_measure, c_linalg):
                 t0 = time.perf_counter()
                 # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
-                Y = measure(op, omega, run, "Y", plan=plan, client=c_measure, progress=progress, verify=verify)
+                Y = measure(op, omega, run, "Y", plan=plan, client=c_measure, progress=progress, verify=verify,
+                            check_operator=False)
                 timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
 
                 t0 = time.perf_counter()

@@ -24,7 +24,9 @@ from ..measurement import measure
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
 from ._core import ssvd_core
-from ._stages import checksum_hint, orthonormalize, save_small, sketch_plan, sketch_rows, start_run
+from ._stages import (
+    check_identity, checksum_hint, orthonormalize, record_identity, save_small, sketch_plan, sketch_rows, start_run,
+)
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,12 @@ log = logging.getLogger(__name__)
 
 def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32", chunk=None,
          *, progress=True, test_kind="gaussian", n_probes=0, verify="size", gpu=False,
-         storage_options=None) -> SSVDResult:
+         storage_options=None, operator_id=None) -> SSVDResult:
     """Sketched SVD ``A ≈ U diag(S) Vh`` of a ``D_L × D_R`` operator with an adjoint.
 
-    Parameters are those of :func:`sketchla.seigh`; ``op`` must provide
+    Parameters are those of :func:`sketchla.seigh` (``operator_id`` and the
+    operator check included: a store made with another operator is refused);
+    ``op`` must provide
     ``rmatmat`` (the adjoint), and ``n_O ≤ n_I ≤ min(D_L, D_R)``.
 
     Returns
@@ -48,25 +52,28 @@ def ssvd(op, n_outer, n_inner, seed=0, store=None, client=None, dtype="float32",
     if not op.has_adjoint:
         raise ValueError("ssvd needs the adjoint of op (rmatmat); pass rmatmat= to sketchla.aslinearoperator")
     run, n_outer, n_inner, seed, dt = start_run("ssvd", (D_L, D_R), n_outer, n_inner, min(D_L, D_R), seed, dtype,
-                                                test_kind, verify, store, gpu, storage_options)
+                                                test_kind, verify, store, gpu, storage_options, client=client,
+                                                chunk=chunk, n_probes=n_probes, progress=progress,
+                                                operator_id=operator_id)
+    ups_outer = TestMatrix((D_L, n_outer), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt)
+    omega = TestMatrix((D_R, n_outer + n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
+    ups_inner = TestMatrix((D_L, n_inner), seed=seed, name="upsilon_inner", kind=test_kind, dtype=dt)
+    check_identity(run, operator_id, [(op, omega, "Y"), (op.H, ups_outer, "Y_left")], client, verify)
     with run.lock(), checksum_hint(run):
+        record_identity(run, operator_id)
         timings = dict(run.get_stage("timings") or {})
-
-        ups_outer = TestMatrix((D_L, n_outer), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt)
-        omega = TestMatrix((D_R, n_outer + n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
-        ups_inner = TestMatrix((D_L, n_inner), seed=seed, name="upsilon_inner", kind=test_kind, dtype=dt)
 
         if run.get_stage("core", verify=verify) is None:
             plan = BlockPlan(chunk=chunk)
             plan_L = sketch_plan(run, "Y", plan, D_R, D_L, n_outer + n_inner)  # A Ω: D_L rows
             plan_R = sketch_plan(run, "Y_left", plan, D_L, D_R, n_outer)  # Aᵀ Υ_O: D_R rows
-            with run_schedulers(client, op, (D_L * (n_outer + n_inner) + D_R * n_outer) * dt.itemsize) as (c_measure, c_linalg):
+            with run_schedulers(client) as (c_measure, c_linalg):
                 t0 = time.perf_counter()
                 # Alg. 1 lines 1-3: (M_LO*)ᵀ = Aᵀ Υ_O and A [Ω_O, Ω_I]
                 Y_left = measure(op.H, ups_outer, run, "Y_left", plan=plan_R, client=c_measure,
-                                 progress=progress, verify=verify)
+                                 progress=progress, verify=verify, check_operator=False)
                 Y = measure(op, omega, run, "Y", plan=plan_L, client=c_measure, progress=progress,
-                            verify=verify)
+                            verify=verify, check_operator=False)
                 timings["measure"] = timings.get("measure", 0.0) + time.perf_counter() - t0
 
                 t0 = time.perf_counter()

@@ -29,6 +29,7 @@ import scipy.linalg
 from ..backend import asnumpy, get_array_module
 from ..executor import compute
 from ..graph_keys import key_prefix
+from ._args import check_options
 from ._blocks import _Source, check_finite_block, check_same_rows, materialize, plan_rows, row_bounds
 from ._kernels import local_r
 from ._tree import build_tree, tree_fanin
@@ -71,6 +72,7 @@ def lstsq(A, B, *, block_rows=None, rcond=None, client=None, fanin=None, check_f
         (the reduction and the small solve run in float64). NumPy, or CuPy
         when the blocks are CuPy.
     """
+    check_options(client=client, check_finite=check_finite, gpu=gpu, fanin=fanin, rcond=rcond)
     a = _Source(A, "A", allow_memory=True, gpu=gpu)
     b = _Source(B, "B", allow_vector=True, allow_memory=True, gpu=gpu)
     D, n = a.shape

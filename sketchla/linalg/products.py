@@ -17,6 +17,7 @@ import numpy as np
 from ..backend import asnumpy, check_float_dtype, get_array_module, is_cupy_array
 from ..executor import compute
 from ..graph_keys import ZarrOutput, key_prefix
+from ._args import check_options
 from ._blocks import (
     _Source, check_finite_block, check_same_rows, materialize, plan_output, plan_rows, row_bounds,
     write_block,
@@ -75,6 +76,7 @@ def inner(A, B, *, block_rows=None, client=None, check_finite=True, gpu=False,
     ndarray (n_A, n_B) float64 — (n_A,) for a 1-D B — or, for a list/tuple B,
     a list of those in the same order. NumPy, or CuPy for CuPy blocks.
     """
+    check_options(client=client, check_finite=check_finite, gpu=gpu)
     a = _Source(A, "A", allow_memory=True, gpu=gpu)
     many = isinstance(B, (list, tuple))
     if many and len(B) == 0:
@@ -149,6 +151,7 @@ def matmul(Q, U, out=None, *, block_rows=None, client=None, check_finite=True, g
     -------
     zarr.Array (``out`` given) or dask.array.Array, shape (D, m).
     """
+    check_options(client=client, check_finite=check_finite, gpu=gpu)
     q = _Source(Q, "Q", allow_memory=True, gpu=gpu)
     if not (isinstance(U, np.ndarray) or is_cupy_array(U)):
         raise TypeError(f"U must be an in-memory NumPy/CuPy array, got {type(U).__name__}")

@@ -60,6 +60,7 @@ import dask.array as da
 from ..backend import get_array_module
 from ..executor import compute
 from ..graph_keys import ZarrOutput, key_prefix
+from ._args import check_options
 from ._blocks import _Source, _ZarrSlice, check_finite_block, materialize, plan_output, write_block
 from ._kernels import cond_estimate, factor, like, local_qr, solve_upper
 from ._tree import build_tree, tree_fanin
@@ -196,6 +197,9 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
     R : numpy/cupy ndarray, n×n upper triangular with diag(R) ≥ 0, in A's
         dtype (accumulated in float64), Q R ≈ A.
     """
+    check_options(client=client, check_finite=check_finite, gpu=gpu, fanin=fanin)
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     src = _Source(A, "A", allow_memory=True, gpu=gpu)
     D, n = src.shape
     if n < 1 or D < 1:
@@ -206,8 +210,6 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
     out, block_rows, bounds, out_dtype = plan_output(src, out, (D, n), n, dtype, block_rows, client,
                                                      storage_options)
     fan = tree_fanin(n, block_rows, fanin)
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     prefix = key_prefix("tsqr", src, None if out is None else ZarrOutput(out), bounds, fan, method,
                         out_dtype.name, check_finite)
     refs = src.blocks(bounds)

@@ -59,8 +59,9 @@ class LinearOperator:
     Subclasses implement :meth:`_matmat` and, if they have an adjoint,
     :meth:`_rmatmat` together with ``rmatmat_implemented = True``. The public
     :meth:`matmat`/:meth:`rmatmat` validate block shapes, run :meth:`setup`
-    once per process/instance on first use, and check the output shape (an
-    error names expected vs got).
+    once per process/instance on first use, and check the output: its shape
+    (an error names expected vs got) and that it holds real numbers
+    (``TypeError`` for complex or non-numeric output).
 
     Attributes: ``shape``, ``dtype`` (float32/float64), ``symmetric``
     (declared, never guessed), ``has_adjoint``, ``H`` (the adjoint operator),
@@ -213,9 +214,30 @@ def _check_block(X, rows: int, argname: str):
 
 
 def _check_output(Y, expected, what):
+    """The block an operator returned: an array of shape ``expected`` with real
+    numbers (float or integer); complex, boolean, object or text output is
+    refused (``TypeError``) instead of being cast with a NumPy warning."""
     got = tuple(getattr(Y, "shape", ()))
     if got != tuple(expected):
         raise ValueError(f"operator {what} returned shape {got}; expected {tuple(expected)}")
+    problem = not_real(getattr(Y, "dtype", None))
+    if problem:
+        raise TypeError(f"operator {what} returned {problem}; expected real float or integer numbers "
+                        "(complex operators are not supported)")
+
+
+def not_real(dt) -> str | None:
+    """``None`` if ``dt`` (a NumPy/CuPy dtype, or another library's) holds real
+    float or integer numbers, else what it holds (``"complex values (dtype
+    complex128)"``). A dtype NumPy does not know passes unless it says it is
+    complex (e.g. ``torch.complex64``); it is checked again once on the host."""
+    try:
+        kind = np.dtype(dt).kind
+    except TypeError:
+        return f"complex values (dtype {dt})" if getattr(dt, "is_complex", False) else None
+    if kind in ("f", "i", "u"):
+        return None
+    return f"{'complex' if kind == 'c' else 'non-numeric'} values (dtype {dt})"
 
 
 def float_dtype_of(x_dtype, dtype) -> np.dtype:

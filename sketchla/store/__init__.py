@@ -41,6 +41,9 @@ Modules, one job each:
   conditional writes and stored CRC-32s, and clear errors (naming the URL)
   for a missing filesystem, an unreachable endpoint, missing credentials or
   bucket. ``outputs.py`` -- Zarr ``out=`` arrays at URLs (``tsqr``).
+* ``lifetime.py`` -- temporary stores that live as long as anything read from
+  them is referenced, and lazy reads that refuse missing chunks instead of
+  returning fill values.
 * ``atomic.py`` -- the atomic writes, renames and exclusive creates everything
   above is made of; ``errors.py`` -- the exceptions.
 """
@@ -51,6 +54,7 @@ from __future__ import annotations
 from .arrays import compressors as _compressors, write_every_chunk
 from .errors import StoreCorruptError, StoreLockCorruptError, StoreLockedError, StoreMismatchError
 from .layout import json_default
+from .lifetime import keep_alive, lazy, open_temporary
 from .location import StoreURL, is_url
 from .manifest import VERIFY_LEVELS, check_manifest, check_verify, chunk_manifest
 from .records import write_done_record

@@ -135,6 +135,17 @@ def hold(lock: WriterLock):
                 lock.release(held[1])
 
 
+def refuse_if_held(store_path, doing: str) -> None:
+    """Raise :class:`StoreLockedError` (``"<doing>: <who holds it>"``) if another live run holds
+    the lock of the store at ``store_path``; reads only (a hold of this process counts as free).
+    For work a run does before it takes the lock, e.g. its operator check."""
+    lock = writer_lock(store_path)
+    with _HELD_LOCK:
+        if lock.key in _HELD:
+            return
+    lock.ensure_free(doing)
+
+
 # -- who holds a lock, and is it alive ------------------------------------------
 def _boot_id():
     try:

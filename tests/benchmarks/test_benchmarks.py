@@ -95,3 +95,15 @@ def test_seigh_overhead_bad_arguments(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as e:
         mod.main(args + ["--out", str(tmp_path / "x.json")])
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_trust_costs_quick(tmp_path):
+    """benchmarks/trust_costs.py: the operator check and the checked reads, timed as ratios."""
+    mod = _load("trust_costs")
+    out = tmp_path / "trust.json"
+    assert mod.main(["--D", "5000", "--n-outer", "4", "--n-inner", "9", "--repeats", "2", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["D"] == 5000 and set(rep["seconds_median"]) == {
+        "reopen_operator_id", "reopen_operator_check", "eigenvectors_raw_zarr", "eigenvectors_checked_reads"}
+    assert rep["operator_check_over_full_run"] is not None and rep["checked_over_raw_eigenvector_reads"] > 0
+    assert rep["peak_rss_mib"] > 0

@@ -9,6 +9,10 @@ has a distinct first entry, a log maps back to the chunks that were computed.
 """
 from __future__ import annotations
 
+import builtins
+import contextlib
+import errno
+import io
 import json
 import os
 import signal
@@ -18,6 +22,7 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from sketchla.random import TestMatrix
@@ -158,3 +163,65 @@ def sigkill(proc):
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+
+
+@contextlib.contextmanager
+def read_only_fs(root, *, access_says_writable=False):
+    """Make everything under ``root`` behave like a read-only file system, for root too.
+
+    File modes cannot do that where the tests run as root (CAP_DAC_OVERRIDE writes through
+    them), so the write path itself is patched: opening a file for writing, creating,
+    renaming, linking or removing anything under ``root`` raises ``OSError(EROFS)``, as the
+    kernel does on a read-only mount, and ``os.access(p, W_OK)`` is false there — unless
+    ``access_says_writable`` (a file system whose permission check says yes, then fails).
+    Reads are untouched.
+    """
+    root = os.path.realpath(root)
+
+    def under(p):
+        if isinstance(p, int):
+            return False
+        try:
+            real = os.path.realpath(os.fspath(p))
+        except TypeError:
+            return False
+        return real == root or real.startswith(root + os.sep)
+
+    def erofs(p):
+        raise OSError(errno.EROFS, "Read-only file system", os.fspath(p))
+
+    def guard(fn, n_paths=1):
+        def wrapped(*args, **kwargs):
+            for p in args[:n_paths]:
+                if under(p):
+                    erofs(p)
+            return fn(*args, **kwargs)
+        return wrapped
+
+    real_open, real_os_open, real_access = builtins.open, os.open, os.access
+
+    def open_(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+") and under(file):
+            erofs(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    def os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND) and under(path):
+            erofs(path)
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def access(path, mode, *args, **kwargs):
+        if mode & os.W_OK and not access_says_writable and under(path):
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(builtins, "open", open_)
+        mp.setattr(io, "open", open_)
+        mp.setattr(os, "open", os_open)
+        mp.setattr(os, "access", access)
+        for name in ("mkdir", "rmdir", "unlink", "remove", "utime", "chmod", "truncate"):
+            mp.setattr(os, name, guard(getattr(os, name)))
+        for name in ("rename", "replace", "link", "symlink"):
+            mp.setattr(os, name, guard(getattr(os, name), n_paths=2))
+        yield

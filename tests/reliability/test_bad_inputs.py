@@ -1,5 +1,9 @@
 """Bad input to the public API gets an exception whose message says what is wrong and names
 the argument — never a silent wrong answer. One case per line; each checks type and message."""
+import os
+import re
+import warnings
+
 import numpy as np
 import pytest
 import zarr
@@ -36,11 +40,14 @@ _nan_in_column.first_cols = list(TestMatrix((D, 4), seed=0, name="omega", dtype=
                                  .block(slice(0, 1), slice(None))[0])
 
 
-def _lstsq(A_shape, B_shape):
-    rng = np.random.default_rng(0)
-    A = zarr.create_array(zarr.storage.MemoryStore(), shape=A_shape, chunks=(8, A_shape[1]), dtype="f8")
-    A[:] = rng.standard_normal(A_shape)
-    return sk.lstsq(A, rng.standard_normal(B_shape))
+def _zarr(shape):
+    A = zarr.create_array(zarr.storage.MemoryStore(), shape=shape, chunks=(8, shape[1]), dtype="f8")
+    A[:] = np.random.default_rng(0).standard_normal(shape)
+    return A
+
+
+def _lstsq(A_shape, B_shape, **kw):
+    return sk.lstsq(_zarr(A_shape), np.random.default_rng(0).standard_normal(B_shape), **kw)
 
 
 def _zarr_mask(tmp_path):
@@ -55,6 +62,15 @@ def _no_store_left(p, call):
         call(str(p / "run"))
     finally:
         assert not (p / "run").exists()
+
+
+def _no_array_left(p, call):
+    """Run ``call(store)`` on a new run store; whatever it raises, it may not have made an array or lock."""
+    store = RunStore.open(p / "r", {"seed": 0})
+    try:
+        call(store)
+    finally:
+        assert sorted(os.listdir(store.path)) == ["zarr.json"]
 
 
 def _foreign_dir(p):
@@ -88,6 +104,46 @@ CASES = {
         lambda p: _no_store_left(p, lambda s: _seigh(SYM, test_kind="sobol", store=s)), ValueError,
         r"test_kind='sobol' must be one of \('gaussian', 'rademacher', 'signs'\)"),
     "seigh: negative seed": (lambda p: _seigh(SYM, seed=-1), ValueError, r"seed=-1 must be a non-negative integer"),
+    # --- every argument is checked before any work or file (issue 16): no store left behind
+    "seigh: seed 2**63 (no store left behind)": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, seed=2**63, store=s)), ValueError,
+        r"seed=9223372036854775808 must be a non-negative integer below 2\*\*63"),
+    "test matrix: seed 2**63": (
+        lambda p: TestMatrix((D, 2), seed=2**63, name="o"), ValueError, r"seed=9223372036854775808 must be"),
+    "seigh: unknown scheduler name (no store left behind)": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, client="proceses", store=s)), ValueError,
+        r"client='proceses' is neither a scheduler address .* nor one of \('threads', 'sync', 'synchronous', "
+        r"'processes'\)"),
+    "ssvd: client of the wrong type (no store left behind)": (
+        lambda p: _no_store_left(p, lambda s: sk.ssvd(SYM, 1, 2, client=3, store=s)), TypeError,
+        r"client must be a distributed.Client, an address string, 'threads', 'sync', 'processes', False or None"),
+    "seigh: chunk 0 (no store left behind)": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, chunk=0, store=s)), ValueError,
+        r"chunk must be >= 1, got 0"),
+    "seigh: negative n_probes (no store left behind)": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, n_probes=-1, store=s)), ValueError,
+        r"n_probes=-1 must be an integer >= 0"),
+    "seigh: progress not a bool (no store left behind)": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, progress="yes", store=s)), TypeError,
+        r"progress must be True or False, got 'yes'"),
+    "seigh: operator_id not a string (no store left behind)": (
+        lambda p: _no_store_left(p, lambda s: _seigh(SYM, operator_id=7, store=s)), TypeError,
+        r"operator_id must be a non-empty string or None, got 7"),
+    "seigh: store of the wrong type": (
+        lambda p: _seigh(SYM, store=3), TypeError, r"store must be a directory path or URL, a RunStore or None, got int"),
+    "estimate_error: zero probes": (
+        lambda p: _seigh(SYM).estimate_error(SYM, 0), ValueError, r"n_probes=0 must be an integer >= 1"),
+    "measure: unknown client (no array made)": (
+        lambda p: _no_array_left(p, lambda st: sk.measure(SYM, TestMatrix((D, 2), seed=0, name="o"), st, "Y",
+                                                          client="thread")),
+        ValueError, r"client='thread' is neither"),
+    "measure: bad array name (no array made)": (
+        lambda p: _no_array_left(p, lambda st: sk.measure(SYM, TestMatrix((D, 2), seed=0, name="o"), st, "_Y")),
+        ValueError, r"name='_Y' must be a non-empty string"),
+    "measure: check_operator not a bool": (
+        lambda p: _no_array_left(p, lambda st: sk.measure(SYM, TestMatrix((D, 2), seed=0, name="o"), st, "Y",
+                                                          check_operator=None)),
+        TypeError, r"check_operator must be True or False, got None"),
     "operator: zero size": (
         lambda p: sk.aslinearoperator(lambda X: X, shape=(0, 3)), ValueError, r"shape=\(0, 3\) must be positive"),
     "measure: test matrix without columns": (
@@ -147,6 +203,23 @@ CASES = {
     "lstsq: mismatched rows": (lambda p: _lstsq((16, 3), (15, 2)), ValueError,
         r"B has 15 rows but A has 16; they must have the same number of rows"),
     "lstsq: wide A": (lambda p: _lstsq((2, 3), (2, 1)), ValueError, r"A must be tall \(D >= n\)"),
+    "lstsq: negative rcond": (lambda p: _lstsq((16, 3), (16, 1), rcond=-1.0), ValueError,
+                              r"rcond must be None or a number >= 0, got -1.0"),
+    "lstsq: client given as a scheduler name": (
+        lambda p: _lstsq((16, 3), (16, 1), client="threads"), TypeError,
+        r"client must be a distributed.Client or None .*got 'threads'"),
+    "tsqr: unknown method (no output made)": (
+        lambda p: _no_store_left(p, lambda s: sk.tsqr(_zarr((16, 3)), out=s, method="gram")), ValueError,
+        r"method must be one of \('auto', 'householder'\), got 'gram'"),
+    "tsqr: fanin 1 (no output made)": (
+        lambda p: _no_store_left(p, lambda s: sk.tsqr(_zarr((16, 3)), out=s, fanin=1)), ValueError,
+        r"fanin must be an int >= 2, got 1"),
+    "matmul: gpu not a bool (no output made)": (
+        lambda p: _no_store_left(p, lambda s: sk.matmul(_zarr((16, 3)), np.eye(3), out=s, gpu="no")),
+        TypeError, r"gpu must be True or False, got 'no'"),
+    "inner: check_finite not a bool": (
+        lambda p: sk.inner(_zarr((16, 3)), _zarr((16, 3)), check_finite="yes"), TypeError,
+        r"check_finite must be True or False, got 'yes'"),
     # --- stores and options
     "store path is a file": (
         lambda p: _seigh(SYM, store=_file(p) + "/run"), ValueError,
@@ -171,3 +244,23 @@ def test_bad_input_gets_a_clear_error(tmp_path, case):
 
 def test_enough_cases():
     assert len(CASES) >= 15
+
+
+@pytest.mark.parametrize("output,exc,match", [
+    (lambda Y: Y * (1 + 1j), TypeError, r"operator matmat returned complex values \(dtype complex128\)"),
+    (lambda Y: Y.astype(object).astype(str), TypeError, r"operator matmat returned non-numeric values \(dtype <U"),
+    (lambda Y: Y > 0, TypeError, r"operator matmat returned non-numeric values \(dtype bool\)"),
+    (lambda Y: Y[:, :1], ValueError, r"operator matmat returned shape \(20, 1\); expected \(20, 2\)"),
+])
+def test_operator_output_is_refused_naming_the_chunk(tmp_path, output, exc, match):
+    """Complex, non-numeric or wrongly shaped operator output stops the measurement (no NumPy
+    ComplexWarning and cast); the error's note names the chunk and its columns."""
+    op = sk.aslinearoperator(lambda X: output(SYM @ X), shape=(D, D), dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. numpy's ComplexWarning would fail here
+        with pytest.raises(exc, match=match) as ei:
+            _seigh(op, chunk=2, store=str(tmp_path / "s"))
+    notes = "\n".join(ei.value.__notes__)
+    j = int(re.search(r"while measuring chunk (\d) \(columns (\d):(\d)\) of 'Y'", notes).group(1))
+    assert f"chunk {j} (columns {2 * j}:{2 * j + 2})" in notes
+    assert RunStore.open(tmp_path / "s", mode="r").done_keys("Y") == set()

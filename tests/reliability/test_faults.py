@@ -87,7 +87,8 @@ def test_run_sigkilled_at_half_resumes_only_missing_chunks(tmp_path, reference, 
     with caplog.at_level(logging.WARNING, logger="sketchla.store"):
         res = _seigh(store, tmp_path / "log2")
     assert "stale lock" in caplog.text  # ... and taken over, since its owner is dead
-    assert h.calls_to_columns(tmp_path / "log2") == sorted(set(range(N)) - done)  # only the missing ones
+    # only the missing ones, and the first recorded column again: the operator check
+    assert h.calls_to_columns(tmp_path / "log2") == sorted([*(set(range(N)) - done), min(done)])
     assert np.array_equal(res.eigenvalues, reference[0])
     assert RunStore.open(store, mode="r").lock_owner() is None
 
@@ -163,7 +164,8 @@ def test_damaged_measurement_chunk_is_recomputed(tmp_path, interrupted, referenc
     with caplog.at_level(logging.WARNING, logger="sketchla.measurement"):
         res = _seigh(store, tmp_path / "log", verify=verify)
     assert f"recorded chunk {victim} " in caplog.text and "fails verification" in caplog.text
-    assert h.calls_to_columns(tmp_path / "log") == sorted([missing, victim])
+    # the lost chunks, and the first intact one's column again: the operator check
+    assert h.calls_to_columns(tmp_path / "log") == sorted([missing, victim, done[0]])
     assert np.array_equal(res.eigenvalues, reference[0])
     assert RunStore.open(store, mode="r").verify("full") == {}
 
@@ -177,8 +179,10 @@ def test_chunk_changed_in_place_is_reported_not_used(tmp_path, interrupted, refe
         _seigh(store, tmp_path / "log1")
     assert any("verify='full'" in n for n in getattr(ei.value, "__notes__", []))
     assert RunStore.open(store, mode="r").get_stage("core") is None
+    assert h.calls_to_columns(tmp_path / "log1") == [done[0]]  # the operator check read the damage first
     res = _seigh(store, tmp_path / "log2", verify="full")
-    assert h.calls_to_columns(tmp_path / "log2") == [done[0]]  # `missing` was measured by the first retry
+    # the damaged and the missing chunk; done[1], the first intact chunk, for the operator check
+    assert h.calls_to_columns(tmp_path / "log2") == sorted([done[0], done[1], missing])
     assert np.array_equal(res.eigenvalues, reference[0])
 
 
@@ -199,7 +203,7 @@ def test_damaged_basis_of_finished_run(tmp_path, reference, how):
         with pytest.raises(StoreCorruptError, match=r"had finished, but files of its result are damaged"):
             sk.open_result(str(store), mode="r+")  # (the damaged stage is forgotten)
     res = _seigh(store, tmp_path / "log", verify="full")
-    assert h.calls_to_columns(tmp_path / "log") == []
+    assert h.calls_to_columns(tmp_path / "log") == [0]  # only the operator check's column
     assert np.array_equal(res.eigenvalues, reference[0])
     V = res.eigenvectors.compute()
     np.testing.assert_allclose(V.T @ V, np.eye(h.N_OUTER), atol=1e-12)
@@ -222,7 +226,9 @@ def test_chunk_equal_to_the_fill_value_is_written_and_verified(tmp_path):
     assert store.verify("full") == {}
     os.remove(zero_chunk)
     log = tmp_path / "log"
-    measure(h.counting_op(log), h.omega(), store, "Y", client="sync", progress=False, verify="size")
+    # another operator on purpose (its columns show what was recomputed): no operator check
+    measure(h.counting_op(log), h.omega(), store, "Y", client="sync", progress=False, verify="size",
+            check_operator=False)
     assert h.calls_to_columns(log) == [0]  # only the lost chunk (columns 0:2) is recomputed
     assert os.path.exists(zero_chunk)
     expect = Z @ h.omega().toarray()
@@ -243,7 +249,8 @@ def test_chunk_without_file_is_not_a_false_alarm(tmp_path, monkeypatch):
     assert not os.path.exists(h.chunk_file(store.path, "Y", 0, 0))
     assert store.verify("full") == {}
     log = tmp_path / "log"
-    measure(h.counting_op(log), h.omega(), store, "Y", client="sync", progress=False, verify="full")
+    measure(h.counting_op(log), h.omega(), store, "Y", client="sync", progress=False, verify="full",
+            check_operator=False)  # another operator on purpose: a recomputed chunk would show
     assert not os.path.exists(log) or os.listdir(log) == []  # nothing recomputed
     np.testing.assert_allclose(Y[:], Z @ h.omega().toarray(), rtol=1e-12, atol=1e-12)
 
@@ -294,40 +301,51 @@ def test_disk_full_gives_clear_error_and_records_nothing_unwritten(tmp_path, ref
     for j in done:  # what is recorded is exactly what an undisturbed run measured
         assert np.array_equal(ro["Y"][:, j], ref[:, j])
     res = _seigh(store, tmp_path / "log2")
-    assert h.calls_to_columns(tmp_path / "log2") == sorted(set(range(N)) - done)
+    assert h.calls_to_columns(tmp_path / "log2") == sorted([*(set(range(N)) - done), min(done)])  # + the check
     assert np.array_equal(res.eigenvalues, reference[0])
 
 
-def _permissions_enforced(tmp):
-    """False for root with CAP_DAC_OVERRIDE, which writes through read-only permissions."""
-    d = os.path.join(tmp, "ro-probe")
-    os.mkdir(d, 0o500)
-    try:
-        open(os.path.join(d, "x"), "w").close()
-    except PermissionError:
-        return True
-    finally:
-        os.chmod(d, 0o700)
-    return False
-
-
 def test_read_only_store_gives_clear_error_and_is_untouched(tmp_path, interrupted):
-    if not _permissions_enforced(tmp_path):
-        pytest.skip("this user writes through read-only permissions (root)")
+    """A store on a read-only file system (simulated: file modes do not bind root, who runs CI)."""
     store, _, _ = interrupted
     before = h.snapshot(store)
-    modes = {}
-    for root, dirs, files in os.walk(store):
-        for p in [root] + [os.path.join(root, f) for f in files]:
-            modes[p] = os.stat(p).st_mode
-            os.chmod(p, modes[p] & 0o555)
-    try:
-        with pytest.raises(PermissionError, match="not writable"):
+    with h.read_only_fs(store):
+        with pytest.raises(PermissionError, match=r"store path .* is not writable \(no write permission on"):
             _seigh(store, tmp_path / "log")
-        assert h.snapshot(store) == before
-    finally:
-        for p, m in modes.items():
-            os.chmod(p, m)
+        with pytest.raises(PermissionError, match="not writable"):
+            RunStore.open(store, mode="r+")
+        assert RunStore.open(store, mode="r").done_keys("Y") == {str(j) for j in h.done_chunks(store)}
+    assert h.snapshot(store) == before
+    assert not os.path.exists(tmp_path / "log") or os.listdir(tmp_path / "log") == []
+
+
+def test_store_whose_writes_fail_gives_clear_error_and_records_nothing(tmp_path, interrupted):
+    """The permission check says writable, every write then fails (EROFS): a clear error naming the
+    store before any chunk is measured; the store is untouched."""
+    store, missing, done = interrupted
+    before = h.snapshot(store)
+    with h.read_only_fs(store, access_says_writable=True):
+        with pytest.raises(OSError, match=rf"Read-only file system: '{store}") as ei:
+            _seigh(store, tmp_path / "log")
+        assert ei.value.errno == errno.EROFS
+    assert h.snapshot(store) == before
+    assert h.calls_to_columns(tmp_path / "log") == [done[0]]  # only the operator check ran
+
+
+def test_chunk_writes_that_fail_record_nothing(tmp_path, interrupted, reference):
+    """Only the sketch's data is unwritable (EROFS): the measurement fails naming the store, the
+    chunk is not recorded as done, and a later run with a writable store completes it."""
+    store, missing, done = interrupted
+    Y_before = h.snapshot(os.path.join(store, "Y"))
+    with h.read_only_fs(os.path.join(store, "Y", "c"), access_says_writable=True):
+        with pytest.raises(OSError, match="Read-only file system") as ei:
+            _seigh(store, tmp_path / "log1")
+    notes = "\n".join(ei.value.__notes__)
+    assert f"run store {str(store)!r} could not be written" in notes and "not recorded as complete" in notes
+    assert h.done_chunks(store) == set(done) and h.snapshot(os.path.join(store, "Y")) == Y_before
+    res = _seigh(store, tmp_path / "log2")
+    assert h.calls_to_columns(tmp_path / "log2") == sorted([missing, done[0]])  # + the operator check
+    assert np.array_equal(res.eigenvalues, reference[0])
 
 
 # --------------------------------------------------------------------------- two runs at once
@@ -343,7 +361,7 @@ def test_second_run_on_a_store_in_use_is_refused(tmp_path, reference):
         measure(h.A, h.omega(), RunStore.open(store, mode="r+"), "Y", client="sync", progress=False)
     with pytest.raises(StoreLockedError, match="would delete a store in use"):
         RunStore.open(store, {"x": 1}, mode="w")
-    assert not os.path.exists(tmp_path / "log2") or os.listdir(tmp_path / "log2") == []
+    assert not os.path.exists(tmp_path / "log2") or os.listdir(tmp_path / "log2") == []  # nothing applied
     out = h.finish(proc, result)
     assert out["ok"] and np.array_equal(out["eigenvalues"], reference[0])
     assert h.calls_to_columns(tmp_path / "log1") == list(range(N))  # the owner was not disturbed
@@ -443,6 +461,9 @@ def test_ssvd_resumes_after_failure_and_damage(tmp_path):
     _damage(h.chunk_file(store, "Y", 0, victim), "truncate")
     res = sk.ssvd(mops.CountingOp(R, str(log2)), 3, 6, **{**kw, "store": store})
     omega = TestMatrix((200, 9), seed=5, name="omega", dtype="float64")
-    assert h.calls_to_columns(log2, omega) == sorted(set(range(9)) - done | {victim})
+    # the missing and damaged chunks of Y (Y_left's calls are adjoint ones, not logged), and the first
+    # intact chunk of Y once more: the operator check
+    first_intact = min(done - {victim})
+    assert h.calls_to_columns(log2, omega) == sorted([*(set(range(9)) - done | {victim}), first_intact])
     assert np.array_equal(res.S, ref.S)
     assert RunStore.open(store, mode="r").verify("full") == {}

@@ -95,8 +95,11 @@ def test_uses_exactly_n_inner_applications_and_resumes(tmp_path):
     assert op.columns == 13  # outer measurements recycled: n_I applications only
     again = sk.seigh(sk.aslinearoperator(op, shape=A.shape, dtype="float64"), 6, 13, store=store,
                      client=False, dtype="float64", chunk=5, progress=False)
-    assert op.columns == 13  # finished run: nothing recomputed
+    assert op.columns == 14  # finished run: nothing recomputed; one column measured again (operator check)
     np.testing.assert_array_equal(again.eigenvalues, res.eigenvalues)
+    sk.seigh(sk.aslinearoperator(op, shape=A.shape, dtype="float64"), 6, 13, store=store, client=False,
+             dtype="float64", chunk=5, progress=False, operator_id="A")
+    assert op.columns == 14  # with the caller's operator_id nothing is applied
     reopened = sk.open_result(store)
     np.testing.assert_array_equal(reopened.eigenvalues, res.eigenvalues)
     assert set(res.timings) == {"measure", "qr", "thin_products", "core_solve"}
@@ -198,7 +201,7 @@ def test_crash_after_measurement_resumes_without_new_applications(tmp_path, monk
         sk.open_result(store)
     monkeypatch.setattr(_stages, "tsqr", real_tsqr)
     res = sk.seigh(lin, 5, 11, store=store, client=False, dtype="float64", chunk=3, progress=False)
-    assert op.columns == 11  # measurements were reused, not repeated
+    assert op.columns == 12  # measurements were reused, not repeated (one column again: the operator check)
     lam_ref, _ = _dense_reference(A, 5, 11, seed=0)
     np.testing.assert_allclose(res.eigenvalues, lam_ref, rtol=1e-9)
 

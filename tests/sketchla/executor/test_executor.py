@@ -1,5 +1,5 @@
-"""Scheduler resolution: explicit client, address, threads, embedded LocalCluster (closed after);
-the small-work rule; BLAS threads of local schedulers."""
+"""Scheduler resolution: explicit client, address, threads, embedded LocalCluster (closed after),
+client=None never starting processes; BLAS threads of local schedulers."""
 import importlib.util
 
 import dask
@@ -20,7 +20,7 @@ def test_no_cluster_options():
         assert c == "sync"
     with client_context("threads") as c:
         assert c == "threads"
-    with client_context(None, small=True) as c:
+    with client_context(None) as c:
         assert c == "threads"
 
 
@@ -82,15 +82,54 @@ def test_top_level_names():
     assert sk.client_context is client_context and sk.get_client is get_client
 
 
-def test_small_work_rule():
-    op = sk.aslinearoperator(np.eye(4))
-    assert executor.is_small(op, executor.SMALL_WORK_BYTES)
-    assert not executor.is_small(op, executor.SMALL_WORK_BYTES + 1)
-    assert not executor.is_small(None, 0)
+def test_none_never_starts_processes(monkeypatch, tmp_path):
+    """client=None: the default Client if one exists, else threads -- whatever the work; an
+    operator built on the workers is then built here. Processes only when asked."""
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("an embedded cluster was started without being asked for")
+
+    monkeypatch.setattr(executor, "_embedded_cluster", no_cluster)
     rec = sk.RecipeOperator(np.eye, 4, shape=(4, 4), dtype="float64", symmetric=True)
-    assert not executor.is_small(rec, 0) and not executor.is_small(rec.H, 0)  # built on the workers
-    with executor.run_schedulers(None, op, 10) as (for_measure, for_linalg):
+    with client_context(None) as c:
+        assert c == "threads"
+    with executor.run_schedulers(None) as (for_measure, for_linalg):
         assert for_measure == "threads" and for_linalg is None
+    store = sk.store.RunStore.open(tmp_path / "run", {"x": 1})
+    big = sk.TestMatrix((4, 3), seed=0, name="omega", dtype="float64")
+    Y = sk.measure(rec, big, store, "Y", progress=False)  # a recipe: was an embedded cluster before
+    np.testing.assert_array_equal(Y[:], big.toarray())
+
+
+def test_processes_and_n_workers_ask_for_a_cluster(monkeypatch):
+    asked = []
+    monkeypatch.setattr(executor, "_embedded_cluster", lambda *a: (asked.append(a) or "cluster", None))
+    for kwargs in (dict(client="processes"), dict(address="processes"), dict(n_workers=2), dict(gpu=True)):
+        with client_context(**kwargs) as c:
+            assert c == "cluster"
+    gpu, n_workers = zip(*[(a[0], a[1]) for a in asked])
+    assert gpu == (False, False, False, True) and n_workers == (None, None, 2, None)
+    assert executor.check_client("processes") == "processes"
+
+
+@pytest.mark.parametrize("value,exc", [(3, TypeError), (True, TypeError), ("process", ValueError),
+                                       ("", ValueError), (object(), TypeError)])
+def test_check_client_refuses_before_anything(value, exc):
+    with pytest.raises(exc, match="client"):
+        executor.check_client(value)
+
+
+@pytest.mark.slow
+def test_processes_runs_on_worker_processes(tmp_path):
+    """client="processes" (listed in the README) starts a LocalCluster of worker processes and closes it."""
+    import os
+
+    with client_context("processes", n_workers=1, threads_per_worker=1) as c:
+        assert c.submit(os.getpid).result() != os.getpid()
+        cluster = c.cluster
+    assert c.status == "closed" and cluster.status.name == "closed"
+    A = np.diag([8.0, -7.0, 0, 0, 0, 0, 0, 0])  # rank 2: a 2-of-4 sketch is exact
+    res = sk.seigh(A, 2, 4, store=str(tmp_path / "run"), client="processes", dtype="float64", progress=False)
+    np.testing.assert_allclose(res.eigenvalues, [8.0, -7.0], rtol=1e-8)
 
 
 def test_worker_threads_of_local_schedulers():

@@ -80,13 +80,14 @@ def test_resume_after_operator_failure_skips_finished_chunks(tmp_path):
     assert any(f"chunk {j} (columns {4 * j}:{4 * j + 4})" in note
                for note in getattr(ei.value, "__notes__", []) for j in set(range(8)) - done)
     Y = measure(ops.CountingOp(A, str(log2)), OMEGA, store, "Y", client="sync", progress=False)
-    assert _calls_to_chunks(ops.read_calls(log2), 4) == sorted(set(range(8)) - done)  # only missing
+    # only the missing chunks, and the first column of the first recorded one again (the operator check)
+    assert _calls_to_chunks(ops.read_calls(log2), 4) == sorted([*(set(range(8)) - done), min(done)])
     assert store.done_keys("Y") == {str(j) for j in range(8)}
     assert np.array_equal(Y[:], measure(A, OMEGA, _store(tmp_path, "ref"), "Y", chunk=4,
                                         client="sync", progress=False)[:])
-    # a third run computes nothing
+    # a third run computes nothing but the operator check's column
     measure(ops.CountingOp(A, str(log2)), OMEGA, store, "Y", client="sync", progress=False)
-    assert len(ops.read_calls(log2)) == 5
+    assert len(ops.read_calls(log2)) == 5 + 1 + 1
 
 
 _KILLED_SCRIPT = textwrap.dedent("""
@@ -122,7 +123,8 @@ def test_resume_after_process_killed(tmp_path):
     assert 0 < len(done) < N // 2
     Y = measure(ops.CountingOp(A, str(log2)), OMEGA, store, "Y", client="sync", progress=False)
     recomputed = _calls_to_chunks(ops.read_calls(log2), 2)
-    assert sorted(recomputed) == sorted(set(range(N // 2)) - done)
+    # the unrecorded chunks, and the first recorded one's first column again (the operator check)
+    assert sorted(recomputed) == sorted([*(set(range(N // 2)) - done), min(done)])
     assert np.array_equal(Y[:], measure(A, OMEGA, _store(tmp_path, "ref"), "Y", chunk=2,
                                         client="sync", progress=False)[:])
 
