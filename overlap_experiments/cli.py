@@ -8,7 +8,14 @@ Subcommands, each defined (with its options) by the module that implements it:
 * ``synthetic --out DIR`` — the synthetic Grassmannian study of paper
   Alg. 3 / Table 2 (:mod:`overlap_experiments.synthetic.command`);
 * ``proxies --out DIR`` — the overlap proxies of appendix A.2, Figs 6–7
-  (:mod:`overlap_experiments.proxies.study`).
+  (:mod:`overlap_experiments.proxies.study`);
+* ``report DIR …`` — ``report.html`` of output folders and the README's
+  measured figures (:mod:`overlap_experiments.reports.command`);
+* ``clean DIR`` — delete a finished run's SEIGH stores
+  (:mod:`overlap_experiments.outputs`).
+
+``run``, ``proxies`` and ``synthetic`` all take ``--progress/--no-progress``
+(:mod:`overlap_experiments.progress`) and end by writing ``report.html``.
 
 Bad input gets a one-line message on standard error and exit status 2
 (``-v`` shows the traceback), before any work starts.
@@ -16,12 +23,14 @@ Bad input gets a one-line message on standard error and exit status 2
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 
-from . import pipeline
+from . import outputs, pipeline, progress
 from .proxies import study as proxies_study
+from .reports import command as report_command
 from .synthetic import command as synthetic_command
 
 __all__ = ["build_parser", "main"]
@@ -34,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command")
-    for command in (pipeline, synthetic_command, proxies_study):
+    for command in (pipeline, synthetic_command, proxies_study, report_command, outputs):
         command.add_parser(sub)
     return p
 
@@ -54,7 +63,8 @@ def main(argv=None) -> int:
     for noisy in ("distributed", "numexpr", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        return args.handler(args)
+        with _logs_above_bars():
+            return args.handler(args)
     except ImportError as exc:
         print(f"overlap-experiments: error: {exc}", file=sys.stderr)
         return 2
@@ -63,6 +73,16 @@ def main(argv=None) -> int:
             raise
         print(f"overlap-experiments: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _logs_above_bars():
+    """On a terminal, log lines go through tqdm so that they print above the progress bars instead of
+    breaking them; elsewhere (no bars) logging is left as it is."""
+    if not progress.interactive():
+        return contextlib.nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm  # optional dependency (bars need it anyway)
+
+    return logging_redirect_tqdm()
 
 
 if __name__ == "__main__":  # python -m overlap_experiments.cli

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, problems
+from . import data, problems, progress
 from .devices import resolve_device
 from .overlap import k_for
 from .paper_values import METRIC_RHOS
@@ -370,7 +370,10 @@ def add_arguments(p: argparse.ArgumentParser, problem) -> argparse.ArgumentParse
                         f"{src.image_size})")
     out = p.add_argument_group("output")
     out.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    out.add_argument("--keep-stores", action=argparse.BooleanOptionalAction, default=True,
+                     help="keep each SEIGH run store (out/seigh/, the bulk of the disk) once its analysis is cached "
+                          "(default: keep; 'overlap-experiments clean OUT' deletes them later)")
+    progress.add_argument(out)
     return p
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from . import overlap as ov
 from .hessian.dense import exact_hessian, top_eigenpairs
 from .paper_values import KAPPA_RHOS, METRIC_RHOS
+from .progress import stage
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +55,15 @@ def analyse(op, order, *, k_max: int, method: str = "lapack", dtype: str = "floa
     """
     D = op.shape[0]
     t0 = time.perf_counter()
-    H = exact_hessian(op, progress=progress, desc=f"{tag} (exact)")
+    H = exact_hessian(op, progress=progress, desc=f"{tag}: dense H from {D} Hessian-vector products")
     seconds_hessian = time.perf_counter() - t0
-    t0 = time.perf_counter()
     fro2 = float(np.sum(H * H))
-    vals, Q = top_eigenpairs(H, k_max, method=method, dtype=dtype, seed=seed, overwrite=True)
+    solver = f"LAPACK syevd, {dtype}" if method == "lapack" else f"Lanczos, top {k_max}"
+    with stage(f"{tag}: eigendecomposition of the dense {D}×{D} H ({solver})", enabled=progress) as st:
+        vals, Q = top_eigenpairs(H, k_max, method=method, dtype=dtype, seed=seed, overwrite=True)
     del H
     all_vals = method == "lapack"
-    t_eigh = time.perf_counter() - t0
+    t_eigh = st["seconds"]
     K = k_max
     t0 = time.perf_counter()
     curve = ov.overlap_curve(order, Q, K)

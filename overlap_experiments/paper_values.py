@@ -1,10 +1,12 @@
-"""Numbers taken from the paper: its Table 2, and the ρ levels and k values its figures show.
+"""Numbers taken from the paper: its Table 2, the ρ levels and k values its figures show, and what its text
+says where it only plots (:data:`PAPER_CLAIMS`, the "paper" column of report.html).
 
 (Table 1 lives with the problems, :mod:`overlap_experiments.problems`.)
 """
 from __future__ import annotations
 
-__all__ = ["PAPER_TABLE2", "TABLE2_RHOS", "KAPPA_RHOS", "METRIC_RHOS", "SUMMARY_KS", "FIG1_K", "FIG16_KS"]
+__all__ = ["PAPER_TABLE2", "TABLE2_RHOS", "COLLAPSING_METRICS", "KAPPA_RHOS", "METRIC_RHOS", "SUMMARY_KS", "FIG1_K",
+           "FIG16_KS", "PAPER_CLAIMS"]
 
 #: Ratios ρ of the paper's Table 2 (columns) at D = 2048.
 TABLE2_RHOS = (0.005, 0.01, 0.05, 0.2, 0.4)
@@ -19,6 +21,9 @@ PAPER_TABLE2 = {
     "overlap": (0.00495, 0.00955, 0.04962, 0.20022, 0.39980),
 }
 
+#: the metrics paper §4.2 calls collapsing: ≈ 0 for random pairs at large D (Fig. 2, Table 2)
+COLLAPSING_METRICS = ("chordal_2", "projection_2", "fubini_study")
+
 #: ρ levels of κ (Fig. 15) and of the mask IoU matrices (Fig. 16)
 KAPPA_RHOS = (0.2, 0.05, 0.01, 0.005)
 #: ρ levels of the mask-vs-eigenspace metrics (Fig. 17)
@@ -29,3 +34,13 @@ SUMMARY_KS = (10, 50, 100, 350)
 FIG1_K = 350
 #: subspace sizes of the eigenspace-stability matrices (Fig. 16)
 FIG16_KS = (10, 35, 70, 175)
+
+#: what the paper says about quantities it only plots, quoted or closely paraphrased (report.html's "paper" column)
+PAPER_CLAIMS = {
+    "overlap_exact": "plot only (Fig. 1 left): above chance; largest shortly after initialization, then decays",
+    "overlap_sketched": "plot only (Fig. 1 left): \"a good approximation\" of the exact overlap",
+    "exact_vs_sketched": "\"closely tracks the exact overlap\" (§6.1)",
+    "ratio_large": "\"at least 10×\" chance for most steps and k (Fig. 4 right)",
+    "ratio_resnet": "largest for small k, \"surpassing 10³\" (Fig. 4 right)",
+    "proxies": "\"well above chance-level baseline in most of their domain\", below it for small k (App. A.2)",
+}

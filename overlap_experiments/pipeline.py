@@ -23,11 +23,15 @@ the output folder ``out``:
    (:mod:`.cache`), keyed by the checkpoint's and the sample's SHA-256 and
    the analysis settings.
 6. **results**: ``out/results.json`` and the figures, as the problem's
-   report lays them out (:mod:`.reports`).
+   report lays them out (:mod:`.reports`), and ``out/report.html``
+   (:mod:`.reports.html`).
 
 A rerun with the same settings skips finished work: training resumes from
 its last checkpoint, samples and analyses are reused, an interrupted SEIGH
-resumes inside its store.
+resumes inside its store. ``timings`` in results.json are the seconds spent
+in this invocation; ``timings_reused`` the recorded seconds of the analyses
+taken from the cache (computed by an earlier invocation). Every stage longer
+than a few seconds shows its progress (:mod:`.progress`).
 """
 from __future__ import annotations
 
@@ -41,12 +45,14 @@ from pathlib import Path
 
 import sketchla as sk
 
-from . import config, data, exact, problems, reports, sketched
+from . import config, data, exact, outputs, problems, reports, sketched
 from .cache import AnalysisCache
 from .checkpoints import checkpoint_path
 from .fileio import file_digest, write_json
 from .hessian.recipe import hessian_recipe
 from .hessian.samples import store_sample
+from .progress import format_seconds, stage, track
+from .reports import html
 from .train import train
 
 logger = logging.getLogger(__name__)
@@ -54,28 +60,32 @@ logger = logging.getLogger(__name__)
 __all__ = ["run", "load_data", "train_checkpoints", "store_samples", "checkpoint_hessian", "add_parser"]
 
 
-def run(out, cfg: config.RunConfig, *, progress: bool = True, figures: bool = True) -> dict:
+def run(out, cfg: config.RunConfig, *, progress: bool = True, figures: bool = True, keep_stores: bool = True,
+        report: bool = True) -> dict:
     """Run the whole experiment of ``cfg`` into folder ``out``; returns the results dict (also
-    written to ``out/results.json``)."""
+    written to ``out/results.json``). ``progress``: bars or log lines (:mod:`.progress`);
+    ``figures``: draw the PNGs; ``keep_stores``: keep each SEIGH run store once its analysis is
+    cached (``False`` deletes it, :mod:`.outputs`); ``report``: write ``out/report.html``."""
     with _blas_threads(cfg.blas_threads):
-        return _run(Path(out), cfg, progress=progress, figures=figures)
+        return _run(Path(out), cfg, progress=progress, figures=figures, keep_stores=keep_stores, report=report)
 
 
-def _run(out: Path, cfg, *, progress: bool, figures: bool) -> dict:
+def _run(out: Path, cfg, *, progress: bool, figures: bool, keep_stores: bool, report: bool) -> dict:
     import torch  # noqa: F401  (torch: optional dependency; fail before any work without it)
 
     t_start = time.perf_counter()
     problem = problems.get(cfg.problem)
-    report = reports.for_problem(problem)
+    layout = reports.for_problem(problem)
     timings: dict = {}
+    reused: dict = {}
     logger.info("%s (%s): %s, D=%d", problem.name, problem.title, cfg.label, problem.n_params)
     _ensure_cluster_tools(cfg.gpu)
 
     # 1. data (first, so a bad data path fails before anything is written); the
     # model's parameter count is checked by build_model when train() builds it
-    t0 = time.perf_counter()
-    dataset = load_data(cfg)
-    timings["data"] = time.perf_counter() - t0
+    with stage(f"{problem.name}: loading the data ({cfg.label})", enabled=progress) as st:
+        dataset = load_data(cfg)
+    timings["data"] = st["seconds"]
     out.mkdir(parents=True, exist_ok=True)
 
     # 2. training
@@ -85,29 +95,34 @@ def _run(out: Path, cfg, *, progress: bool, figures: bool) -> dict:
     logger.info("%s: %d SGD steps trained (%s), %.1fs", problem.name, tr["trained_steps"], cfg.label, timings["train"])
 
     # 3. Hessian samples (never augmented)
-    t0 = time.perf_counter()
-    samples = store_samples(cfg, dataset, out / "hessian_samples")
-    timings["hessian_samples"] = time.perf_counter() - t0
+    with stage(f"{problem.name}: Hessian samples", enabled=progress) as st:
+        samples = store_samples(cfg, dataset, out / "hessian_samples")
+    timings["hessian_samples"] = st["seconds"]
 
     # 4. checkpoints: magnitude orders and the report's metrics
-    t0 = time.perf_counter()
-    metrics, orders = report.checkpoint_metrics(cfg, problem, dataset, samples, out / "checkpoints")
-    timings["evaluate"] = time.perf_counter() - t0
+    with stage(f"{problem.name}: evaluating the checkpoints", enabled=progress) as st:
+        metrics, orders = layout.checkpoint_metrics(cfg, problem, dataset, samples, out / "checkpoints")
+    timings["evaluate"] = st["seconds"]
 
     # 5. every analysed Hessian
-    analyses = _analyse_hessians(cfg, problem, orders, samples, out, keep=report.BASIS_COLUMNS,
-                                 progress=progress, timings=timings)
+    analyses = _analyse_hessians(cfg, problem, orders, samples, out, keep=layout.BASIS_COLUMNS,
+                                 progress=progress, timings=timings, reused=reused, keep_stores=keep_stores)
 
     # 6. results
-    results = report.assemble(cfg, problem, dataset.source, tr, samples, metrics, orders, analyses, timings)
+    results = layout.assemble(cfg, problem, dataset.source, tr, samples, metrics, orders, analyses, timings)
     results["timings"] = timings
+    results["timings_reused"] = reused
     if figures:
-        t0 = time.perf_counter()
-        results["figures"] = report.make_figures(results, out)
-        timings["figures"] = time.perf_counter() - t0
+        with stage(f"{problem.name}: figures", enabled=progress) as st:
+            results["figures"] = layout.make_figures(results, out)
+        timings["figures"] = st["seconds"]
     timings["total"] = time.perf_counter() - t_start
+    results["disk"] = outputs.disk_use(out)
     write_json(out / "results.json", results)
-    logger.info("%s (%s): wrote %s in %.1fs", problem.name, cfg.label, out / "results.json", timings["total"])
+    logger.info("%s (%s): wrote %s; this invocation %s; %s holds %s", problem.name, cfg.label, out / "results.json",
+                format_seconds(timings["total"]), out, outputs.describe_use(results["disk"]))
+    if report:
+        html.write_report(out)
     return results
 
 
@@ -141,21 +156,26 @@ def store_samples(cfg, dataset, folder) -> dict:
     return samples
 
 
-def _analyse_hessians(cfg, problem, orders, samples, out: Path, *, keep: int, progress: bool, timings: dict) -> dict:
+def _analyse_hessians(cfg, problem, orders, samples, out: Path, *, keep: int, progress: bool, timings: dict,
+                      reused: dict, keep_stores: bool) -> dict:
     """``{split: {step: {"exact": record, "sketched": record}}}`` of every analysed Hessian, each kind
-    where configured; records from the cache where it has them."""
-    from tqdm.auto import tqdm  # optional dependency (the experiments extra)
-
+    where configured; records from the cache where it has them. Adds the seconds spent here to
+    ``timings`` and the recorded seconds of cached records to ``reused``."""
     cache = AnalysisCache(out / "analysis")
     (out / "seigh").mkdir(exist_ok=True)
     analyses: dict = {split: {} for split in cfg.splits}
     timings["seigh"] = 0.0
+    reused.update(seigh=0.0, analyses=0)
     if cfg.exact_steps:
         timings.update(exact_hessian=0.0, exact_eigh=0.0)
+        reused.update(exact_hessian=0.0, exact_eigh=0.0)
+    # what determines a SEIGH run besides its Hessian: names its store and is handed to sketched.analyse
+    # (issue 15's number of passes joins here)
+    sketch = {"n_outer": cfg.n_outer, "n_inner": cfg.n_inner}
     jobs = [(s, sp) for s in sorted(set(cfg.exact_steps) | set(cfg.sketch_steps)) for sp in cfg.splits]
     client, close = _client(cfg)
     try:
-        for step, split in tqdm(jobs, desc="Hessian analysis", disable=not progress, unit="Hessian"):
+        for step, split in track(jobs, desc=f"Hessian analysis ({cfg.label})", unit="Hessians", enabled=progress):
             ck = checkpoint_path(out / "checkpoints", step)
             sample = samples[split]
             hessian = {"problem": cfg.problem, "checkpoint": file_digest(ck), "sample": sample["digest_X"],
@@ -167,25 +187,30 @@ def _analyse_hessians(cfg, problem, orders, samples, out: Path, *, keep: int, pr
                 key = {"kind": "exact", "version": exact.CACHE_VERSION, **hessian, "k_max": cfg.k_max_exact,
                        "method": cfg.exact_method, "dtype": cfg.exact_dtype, "n_random": cfg.n_random_masks,
                        "basis_columns": keep}
-                rec, reused = cache.fetch("exact", split, step, key, lambda: exact.analyse(
+                rec, was_cached = cache.fetch("exact", split, step, key, lambda: exact.analyse(
                     op, orders[step], k_max=cfg.k_max_exact, method=cfg.exact_method, dtype=cfg.exact_dtype,
                     n_random=cfg.n_random_masks, seed=cfg.seed, keep=keep, progress=progress, tag=tag))
-                if not reused:
-                    timings["exact_hessian"] += float(rec["seconds_hessian"])
-                    timings["exact_eigh"] += float(rec["seconds_eigh"])
-                _log_reuse(reused, tag, "exact", cache.path("exact", split, step))
+                spent = timings if not was_cached else reused
+                spent["exact_hessian"] += float(rec["seconds_hessian"])
+                spent["exact_eigh"] += float(rec["seconds_eigh"])
+                reused["analyses"] += int(was_cached)
+                _log_reuse(was_cached, tag, "exact", cache.path("exact", split, step))
                 entry["exact"] = rec
             if step in cfg.sketch_steps:
-                ident = _store_ident({"version": 1, **hessian, "n_outer": cfg.n_outer, "n_inner": cfg.n_inner})
+                ident = _store_ident({"version": 1, **hessian, **sketch})
                 store = out / "seigh" / f"{split}_step{step:06d}_{ident}.zarr"
                 key = {"kind": "sketched", "store": ident, "basis_columns": keep}
-                rec, reused = cache.fetch("sketched", split, step, key, lambda: sketched.analyse(
-                    op, orders[step], n_outer=cfg.n_outer, n_inner=cfg.n_inner, seed=cfg.seed, store=store,
-                    chunk=cfg.chunk, client=client, gpu=cfg.gpu, keep=keep, n_samples=sample["n"],
-                    progress=progress, tag=tag))
-                rec["seconds_this_call"] = 0.0 if reused else rec["seconds"] + rec["seconds_overlap"]
-                timings["seigh"] += rec["seconds_this_call"]
-                _log_reuse(reused, tag, "sketched", cache.path("sketched", split, step))
+                rec, was_cached = cache.fetch("sketched", split, step, key, lambda: sketched.analyse(
+                    op, orders[step], **sketch, seed=cfg.seed, store=store, chunk=cfg.chunk, client=client,
+                    gpu=cfg.gpu, keep=keep, n_samples=sample["n"], progress=progress, tag=tag))
+                seconds = rec["seconds"] + rec["seconds_overlap"]
+                rec["seconds_this_call"] = 0.0 if was_cached else seconds
+                (reused if was_cached else timings)["seigh"] += seconds
+                reused["analyses"] += int(was_cached)
+                _log_reuse(was_cached, tag, "sketched", cache.path("sketched", split, step))
+                if not keep_stores and (freed := outputs.remove_store(store)):
+                    logger.info("%s: removed its SEIGH store (%s; --no-keep-stores), the analysis is cached",
+                                tag, outputs.format_bytes(freed))
                 entry["sketched"] = rec
             sk.clear_recipe_cache()  # free the built operator (its model and sample) before the next one
             _empty_cuda_cache(cfg.device)
@@ -208,8 +233,8 @@ def _store_ident(key: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _log_reuse(reused: bool, tag: str, kind: str, path) -> None:
-    if reused:
+def _log_reuse(was_cached: bool, tag: str, kind: str, path) -> None:
+    if was_cached:
         logger.info("%s: %s analysis reused from %s", tag, kind, path)
 
 
@@ -292,8 +317,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _command(args) -> int:
     cfg = config.from_args(args)
-    res = run(args.out, cfg, progress=not args.no_progress, figures=not args.no_figures)
+    res = run(args.out, cfg, progress=args.progress, figures=not args.no_figures, keep_stores=args.keep_stores)
     reports.for_problem(problems.get(cfg.problem)).print_summary(res)
     print(f"wrote {args.out}/results.json ({cfg.label})"
-          + (f" and {len(res.get('figures', []))} figures" if not args.no_figures else ""))
+          + (f", {len(res.get('figures', []))} figures" if not args.no_figures else "")
+          + f" and {args.out}/report.html; the folder holds {outputs.describe_use(res['disk'])}")
     return 0

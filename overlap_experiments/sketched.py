@@ -33,6 +33,7 @@ import numpy as np
 import sketchla as sk
 
 from . import overlap as ov
+from .progress import interactive, stage
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +47,19 @@ def analyse(op, order, *, n_outer: int, n_inner: int, seed: int, store, chunk: i
     parameter order ``order``; SEIGH with ``n_outer``, ``n_inner``, ``seed`` into ``store``
     (resumed if it holds the same run), ``chunk`` columns per measurement task, on ``client``
     (a :func:`sketchla.get_client` client, or ``False`` for threads here); ``gpu``: QR and thin
-    products on CuPy too."""
-    logger.info("%s: SEIGH n_O=%d n_I=%d, N=%s, D=%d", tag, n_outer, n_inner, n_samples, op.shape[0])
-    t0 = time.perf_counter()
-    r = sk.seigh(op, n_outer, n_inner, seed=seed, store=str(store), client=client, dtype="float32",
-                 chunk=chunk, progress=progress, gpu=gpu)
-    vectors = r.eigenvectors
-    if keep:
-        vectors = np.asarray(vectors.compute(scheduler="threads"))
-    t_seigh = time.perf_counter() - t0
+    products on CuPy too. ``progress``: Dask's bar on a terminal, else a heartbeat log line
+    (:mod:`overlap_experiments.progress`)."""
+    bars = progress and interactive()
+    desc = f"{tag}: SEIGH, n_O = {n_outer}, n_I = {n_inner} Hessian-vector products, N = {n_samples}, D = {op.shape[0]}"
+    with stage(desc, enabled=progress and not bars) as st:
+        # the one SEIGH call of the experiments; its options are the run's sketch settings
+        # (pipeline._analyse_hessians: `sketch`, which also names the store)
+        r = sk.seigh(op, n_outer, n_inner, seed=seed, store=str(store), client=client, dtype="float32",
+                     chunk=chunk, progress=bars, gpu=gpu)
+        vectors = r.eigenvectors
+        if keep:
+            vectors = np.asarray(vectors.compute(scheduler="threads"))
+    t_seigh = st["seconds"]
     t0 = time.perf_counter()
     curve = ov.overlap_curve(order, vectors, n_outer)
     t_overlap = time.perf_counter() - t0

@@ -38,6 +38,7 @@ import numpy as np
 from .checkpoints import checkpoint_path, dense_schedule, existing_checkpoints, load_checkpoint, save_checkpoint
 from .devices import resolve_device
 from .fileio import write_json
+from .progress import track
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +87,14 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
     checkpoint_steps : steps to save (default :func:`~overlap_experiments.checkpoints.dense_schedule`);
         values outside ``[0, steps]`` are an error.
     lr, batch_size : override η and B.
-    progress : tqdm progress bar.
+    progress : show progress (:func:`overlap_experiments.progress.track`: a bar on a terminal, log lines elsewhere).
     device : torch device of the updates (``None`` = CPU; "auto", "cuda", … as
         :func:`overlap_experiments.devices.resolve_device`). Checkpoints are
         always saved from CPU copies.
     threads : torch intra-op threads during training (default 1, best for the
         tiny mnist16 MLP; ``None`` keeps torch's setting, for the convnets).
     """
-    import torch  # optional dependencies (the experiments extra)
-    from tqdm.auto import tqdm
+    import torch  # optional dependency (the experiments extra)
 
     steps = problem.total_steps if steps is None else steps
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
@@ -161,8 +161,8 @@ def train(problem, dataset, ckpt_dir, *, steps: int | None = None, seed: int = 0
     ck_set = set(ck)
     end = steps
     try:
-        bar = tqdm(range(start, end), desc=f"train {problem.name}", disable=not progress,
-                   initial=0, total=end - start, unit="step", leave=False)
+        bar = track(range(start, end), desc=f"train {problem.name} (steps {start}..{end})", total=end - start,
+                    unit="steps", enabled=progress and end > start)
         for t in bar:
             with torch.random.fork_rng(devices=rng_devices):
                 torch.manual_seed(_step_seed(seed, t))

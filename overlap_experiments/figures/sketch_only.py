@@ -12,36 +12,47 @@ Drawn from the ``results.json`` dict of the sketch-only report
   step for a few k (:data:`FIG4_KS` up to n_O); right, the ratio overlap /
   (k/D) for the same k (how many times above chance).
 
-Titles say "SYNTHETIC data" whenever the run used synthetic data.
+Each figure's caption line (:func:`.style.caption`) names the problem, the
+data ("SYNTHETIC data" whenever the images were generated), the splits, k,
+the steps and the sketch sizes.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from .style import SPLIT_STYLE, pyplot, save_figure
+from .style import SPLIT_STYLE, caption, finish, k_axes, pyplot, save_figure, steps_axis
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["make_figures", "FIGURES", "FIG4_KS"]
+__all__ = ["make_figures", "FIGURES", "FIG4_KS", "figure_caption"]
 
 FIGURES = {
-    "fig03_overlap_vs_k.png": "overlap vs k per checkpoint step with chance k/D (paper Fig. 3)",
-    "fig04_overlap_vs_step.png": "overlap and overlap/chance vs step for a few k (paper Fig. 4)",
+    "fig03_overlap_vs_k.png": "Paper Fig. 3: sketched overlap (Eq. 3) of the top-k magnitude mask with the top-k |λ| "
+    "Hessian eigenspace for every k ≤ n_O, one line per checkpoint step, with chance k/D; one panel per Hessian "
+    "split.",
+    "fig04_overlap_vs_step.png": "Paper Fig. 4: sketched overlap (left) and overlap divided by chance k/D (right) "
+    "over training, for a few k.",
 }
 #: k values of Fig. 4 (those ≤ n_O are drawn, plus n_O itself)
 FIG4_KS = (1, 10, 100, 1000)
 
 
-def _title(res: dict, what: str) -> str:
-    p = res["problem"]
-    tag = "SYNTHETIC data — " if res.get("synthetic") else ""
-    return f"{tag}{p['title']} {p['model_name'].split(' (')[0]} (D={res['n_params']:,})\n{what}"
+def figure_caption(res: dict, *, k: str) -> str:
+    """The caption line of a sketch-only figure: problem, data, splits, ``k``, steps, n_O and n_I."""
+    p = res["parameters"]
+    return caption(res, splits=list(res["overlap"]), k=k, steps=_steps(res),
+                   extra=f"SEIGH n_O = {p['n_outer']}, n_I = {p['n_inner']}")
+
+
+def _steps(res) -> list[int]:
+    return sorted({int(s) for by in res["overlap"].values() for s in by})
 
 
 def _fig3(res: dict, out: Path, plt) -> Path:
     splits = list(res["overlap"])
-    fig, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 4.4), squeeze=False, layout="constrained",
+                             sharey=True)
     cmap = plt.get_cmap("viridis")
     for ax, split in zip(axes[0], splits):
         by_step = res["overlap"][split]
@@ -52,44 +63,40 @@ def _fig3(res: dict, out: Path, plt) -> Path:
         if steps:
             e = by_step[steps[-1]]
             ax.plot(e["k"], e["chance"], "k--", lw=1, label="chance k/D")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("k")
-        ax.set_ylabel("overlap (Eq. 3)")
-        ax.set_title(f"H_{split}", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
+        k_axes(ax, split)
         ax.legend(fontsize=8)
-    fig.suptitle(_title(res, "mask vs top-k eigenspace overlap (Fig. 3)"), fontsize=10)
+    axes[0, 0].set_ylabel("overlap (Eq. 3)")
+    finish(fig, "Fig. 3: magnitude mask vs top-k Hessian eigenspace, overlap for every k",
+           figure_caption(res, k=f"k = 1–{res['parameters']['n_outer']}"))
     return save_figure(fig, out / "fig03_overlap_vs_k.png", plt)
 
 
 def _fig4(res: dict, out: Path, plt) -> Path:
     n_outer = res["parameters"]["n_outer"]
     ks = sorted({k for k in FIG4_KS if k <= n_outer} | {n_outer})
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
     colors = plt.get_cmap("tab10")
     for split, by_step in res["overlap"].items():
         steps = sorted(by_step, key=int)
         xs = [int(s) for s in steps]
         for j, k in enumerate(ks):
-            ov = [by_step[s]["overlap"][k - 1] for s in steps]
-            ratio = [by_step[s]["ratio"][k - 1] for s in steps]
             kw = dict(color=colors(j % 10), ls=SPLIT_STYLE.get(split, "-"), marker="o", ms=3,
-                      label=f"H_{split}, k={k}")
-            a1.plot(xs, ov, **kw)
-            a2.plot(xs, ratio, **kw)
-            a1.axhline(k / res["n_params"], color=colors(j % 10), lw=0.6, ls=":")
-    pos = [int(s) for sp in res["overlap"].values() for s in sp if int(s) > 0]
+                      label=f"H_{split}, k = {k}")
+            a1.plot(xs, [by_step[s]["overlap"][k - 1] for s in steps], **kw)
+            a2.plot(xs, [by_step[s]["ratio"][k - 1] for s in steps], **kw)
+    for j, k in enumerate(ks):
+        a1.axhline(k / res["n_params"], color=colors(j % 10), lw=0.8, ls=":")
     for ax in (a1, a2):
-        ax.set_xscale("symlog", linthresh=min(pos) if pos else 1)
+        steps_axis(ax, _steps(res))
         ax.set_yscale("log")
-        ax.set_xlabel("training step")
-        ax.grid(True, which="both", alpha=0.3)
+        ax.grid(True, which="major", alpha=0.3)
     a1.set_ylabel("overlap (dotted: chance k/D)")
-    a2.set_ylabel("overlap / (k/D)")
+    a2.set_ylabel("overlap / chance k/D")
     a2.axhline(1.0, color="k", lw=1, ls="--")
-    a1.legend(fontsize=7)
-    fig.suptitle(_title(res, "overlap and ratio to chance vs step (Fig. 4)"), fontsize=10)
+    handles, labels = a1.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize=8)
+    finish(fig, "Fig. 4: overlap over training (left) and its ratio to chance (right), for a few k",
+           figure_caption(res, k="k = " + ", ".join(map(str, ks))))
     return save_figure(fig, out / "fig04_overlap_vs_step.png", plt)
 
 

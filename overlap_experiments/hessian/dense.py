@@ -18,6 +18,8 @@ import time
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
+from ..progress import track
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["exact_hessian", "exact_eigh", "lanczos_top", "top_eigenpairs", "sort_by_magnitude", "time_hvp"]
@@ -30,14 +32,12 @@ def exact_hessian(op, *, block: int = 512, progress: bool = True, desc: str = "e
     symmetrised as ``(H + Hᵀ)/2`` (the raw asymmetry, a measure of the
     products' round-off, is logged). D² float64 numbers: for small D only.
     """
-    from tqdm.auto import tqdm  # optional dependency (the experiments extra)
-
     D = op.shape[0]
     if op.shape[0] != op.shape[1]:
         raise ValueError(f"op must be square, got shape {op.shape}")
     H = np.empty((D, D), dtype=np.float64)
     E = np.zeros((D, min(block, D)), dtype=op.dtype)
-    for j0 in tqdm(range(0, D, block), desc=desc, disable=not progress, leave=False, unit="block"):
+    for j0 in track(range(0, D, block), desc=desc, unit="blocks", enabled=progress):
         j1 = min(j0 + block, D)
         E[:] = 0
         E[np.arange(j0, j1), np.arange(j1 - j0)] = 1

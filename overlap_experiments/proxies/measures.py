@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import overlap as ov
 from ..models import flat_parameters
+from ..progress import track
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +66,10 @@ def _check_data(X, y):
 
 def _unit_diagonal(op, D: int, block: int, progress: bool, what: str, square: bool) -> np.ndarray:
     """``diag(op)`` (``square=False``) or the squared column norms ``||op e_i||²`` (``square=True``), by blocks of unit vectors."""
-    import torch  # optional dependencies
-    from tqdm.auto import tqdm
+    import torch  # optional dependency
 
     out = np.empty(D, dtype=np.float64)
-    starts = range(0, D, block)
-    for s in tqdm(starts, desc=what, disable=not progress, leave=False):
+    for s in track(range(0, D, block), desc=what, unit="blocks", enabled=progress):
         e = min(s + block, D)
         E = torch.zeros(D, e - s, dtype=op.dtype)
         E[torch.arange(s, e), torch.arange(e - s)] = 1.0
@@ -115,8 +114,7 @@ def sam_deltas(model, X, y, lam: float, loss_func=None, *, block: int = 512, pro
     perturbations evaluated ``block`` at a time with ``torch.func.vmap``
     (in float64, so that tiny deltas are not rounding noise).
     """
-    import torch  # optional dependencies
-    from tqdm.auto import tqdm
+    import torch  # optional dependency
 
     if not (isinstance(lam, (int, float)) and np.isfinite(lam) and lam > 0):
         raise ValueError(f"lam={lam!r} must be a positive finite number (the SAM radius λ)")
@@ -147,7 +145,7 @@ def sam_deltas(model, X, y, lam: float, loss_func=None, *, block: int = 512, pro
         batched = torch.func.vmap(loss)
         with torch.no_grad():
             L0 = L0.detach()
-            for s in tqdm(range(0, D, block), desc=f"SAM deltas λ={lam:g}", disable=not progress, leave=False):
+            for s in track(range(0, D, block), desc=f"SAM deltas λ={lam:g}", unit="blocks", enabled=progress):
                 e = min(s + block, D)
                 T = theta.repeat(e - s, 1)
                 T[torch.arange(e - s), torch.arange(s, e)] += step[s:e]

@@ -13,7 +13,8 @@ computes, for every k = 1..D in the parameter-magnitude order:
   (k ≤ k_max), and the uniform baseline k/D.
 
 Writes ``proxies.json`` (every curve, the seed, all parameters, the data
-source, timings) and ``fig06_proxies_train.png`` / ``fig07_proxies_test.png``.
+source, timings) and ``fig06_proxies_train.png`` / ``fig07_proxies_test.png``,
+then (re)writes the folder's ``report.html``.
 Re-running with the same arguments gives the same numbers.
 """
 from __future__ import annotations
@@ -26,12 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import config, overlap as ov, pipeline, problems
+from .. import progress as progress_display
 from ..checkpoints import checkpoint_path, load_model
 from ..fileio import write_json
 from ..figures.proxies import proxy_figures
 from ..hessian.dense import exact_hessian, top_eigenpairs
 from ..hessian.samples import load_sample
 from ..models import flat_parameters
+from ..reports import html
 from . import measures as px
 
 logger = logging.getLogger(__name__)
@@ -66,8 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--splits", nargs="+", default=["train", "test"], choices=["train", "test"])
     p.add_argument("--quick", action="store_true",
                    help="smoke run: steps 0 and 20, 5 Hessian samples per class, Lanczos top eigenpairs")
-    p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    progress_display.add_argument(p)
     return p
 
 
@@ -86,11 +89,10 @@ def _check_args(args):
 def run(args) -> int:
     """Run the ``proxies`` subcommand from parsed ``args``; returns the exit code."""
     import torch  # noqa: F401  (torch: optional dependency; fail before any work without it)
-    from tqdm.auto import tqdm  # optional dependency
 
     t_start = time.perf_counter()
     steps = _check_args(args)
-    progress = not args.no_progress
+    progress = args.progress
     prob = problems.get(PROBLEM)
     per_class = 5 if args.quick else prob.n_hessian_train // prob.num_classes
     # the pipeline's configuration of these steps: data, training, samples and Hessians as `run mnist16`
@@ -109,19 +111,21 @@ def run(args) -> int:
     curves: dict = {sp: {} for sp in args.splits}
     timings = {"hessian": 0.0, "eigh": 0.0, "ggn": 0.0, "sam": 0.0}
     jobs = [(s, sp) for s in steps for sp in args.splits]
-    for s, sp in tqdm(jobs, desc="proxies", disable=not progress, unit="Hessian"):
+    for s, sp in progress_display.track(jobs, desc="proxies", unit="Hessians", enabled=progress):
         model = load_model(prob, checkpoint_path(ckdir, s))
         Xs, ys = load_sample(samples[sp])
         order = ov.magnitude_order(flat_parameters(model))
         t0 = time.perf_counter()
         H = exact_hessian(pipeline.checkpoint_hessian(cfg, checkpoint_path(ckdir, s), samples[sp]),
-                          progress=progress, desc=f"H_{sp} step {s}")
+                          progress=progress, desc=f"H_{sp} step {s}: dense H from {D} Hessian-vector products")
         h2 = np.einsum("ij,ij->j", H, H)  # ||H e_i||² (float64)
         timings["hessian"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        _, Q = top_eigenpairs(H, k_max, method="lanczos" if args.quick else "lapack", seed=args.seed, overwrite=True)
+        method = "lanczos" if args.quick else "lapack"
+        with progress_display.stage(f"H_{sp} step {s}: top {k_max} eigenpairs of the dense {D}×{D} H ({method})",
+                                    enabled=progress) as st:
+            _, Q = top_eigenpairs(H, k_max, method=method, seed=args.seed, overwrite=True)
         del H
-        timings["eigh"] += time.perf_counter() - t0
+        timings["eigh"] += st["seconds"]
         t0 = time.perf_counter()
         ggn = px.ggn_diagonal(model, Xs, ys, progress=progress)
         timings["ggn"] += time.perf_counter() - t0
@@ -148,10 +152,11 @@ def run(args) -> int:
         "summary": _summary(curves, D), "timings": timings,
     }
     if not args.no_figures:
-        result["figures"] = proxy_figures(curves, D, lams, out, source=dataset.source.get("name", ""))
+        result["figures"] = proxy_figures(result, out)
     write_json(out / "proxies.json", result)
+    report = html.write_report(out)
     _print_summary(result)
-    print(f"wrote {out / 'proxies.json'}")
+    print(f"wrote {out / 'proxies.json'} and {report}")
     return 0
 
 

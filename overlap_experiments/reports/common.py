@@ -1,9 +1,11 @@
-"""Records every report writes alike: the run's configuration and its training."""
+"""What every report writes alike: the run's configuration, its training, its timings."""
 from __future__ import annotations
 
 from dataclasses import asdict
 
-__all__ = ["config_record", "training_record"]
+from ..progress import format_seconds
+
+__all__ = ["config_record", "training_record", "timing_lines"]
 
 
 def config_record(cfg) -> dict:
@@ -15,3 +17,19 @@ def training_record(tr) -> dict:
     """``results["training"]``: mini-batch losses per step, where training resumed, steps trained now, seconds."""
     return {"losses": [float(v) for v in tr["losses"]], "resumed_from": tr["resumed_from"],
             "trained_steps": tr["trained_steps"], "seconds": tr["seconds"]}
+
+
+def timing_lines(res: dict, stages) -> str:
+    """The console lines of a run's time: the seconds spent in *this* invocation per stage
+    (``stages``: ``[(words, key of results["timings"])]``), then — on a resumed run — the recorded
+    seconds of the analyses taken from the cache, which were spent by an earlier invocation."""
+    t, r = res["timings"], res.get("timings_reused", {})
+    line = f"this invocation {format_seconds(t['total'])}: " + ", ".join(
+        f"{w} {format_seconds(t[k])}" for w, k in stages if t.get(k) is not None)
+    tr = res.get("training", {})
+    if tr.get("resumed_from") is not None:
+        line += f" (training resumed at step {tr['resumed_from']})"
+    if r.get("analyses"):
+        line += (f"\nreused from the cache: {r['analyses']} analyses, computed earlier in "
+                 + ", ".join(f"{w} {format_seconds(r[k])}" for w, k in stages if r.get(k)))
+    return line

@@ -28,7 +28,7 @@ from ..figures.comparison import make_figures
 from ..models import flat_parameters
 from ..paper_values import FIG1_K, FIG16_KS, KAPPA_RHOS, SUMMARY_KS
 from ..train import evaluate
-from .common import config_record, training_record
+from .common import config_record, timing_lines, training_record
 
 __all__ = ["BASIS_COLUMNS", "checkpoint_metrics", "assemble", "make_figures", "print_summary"]
 
@@ -197,6 +197,6 @@ def print_summary(res: dict) -> None:
                 ratio = f"{r['ratio_exact']:.1f}" if "ratio_exact" in r else (
                     f"{r['ratio_sketched']:.1f}*" if "ratio_sketched" in r else "-")
                 print(f"{split:5s} {s:>5s} {acc:8.2%} {k:>4s} {ex:>8s} {skd:>8s} {r['chance']:8.4f} {ratio:>12s}")
-    t = res["timings"]
-    print(f"(* = sketched/chance)  total {t['total']:.0f}s: training {t['train']:.0f}s, exact Hessians "
-          f"{t['exact_hessian']:.0f}s + eigh {t['exact_eigh']:.0f}s, SEIGH {t['seigh']:.0f}s")
+    print("(* = sketched/chance)")
+    print(timing_lines(res, [("training", "train"), ("exact Hessians", "exact_hessian"), ("eigh", "exact_eigh"),
+                             ("SEIGH", "seigh")]))

@@ -26,7 +26,7 @@ from ..figures.sketch_only import make_figures
 from ..hessian.samples import load_sample
 from ..models import flat_parameters
 from ..train import evaluate
-from .common import config_record, training_record
+from .common import config_record, timing_lines, training_record
 
 __all__ = ["BASIS_COLUMNS", "checkpoint_metrics", "assemble", "make_figures", "print_summary"]
 
@@ -117,5 +117,4 @@ def print_summary(res: dict) -> None:
                 print(f"{split:5s} {s:>6s} {k:5d} {e['overlap'][k - 1]:10.3e} {e['chance'][k - 1]:10.3e} "
                       f"{e['ratio'][k - 1]:8.1f} {abs(e['eigenvalues'][0]):10.3e} "
                       f"{hv if hv is None else round(hv, 3)!s:>7s}")
-    t = res["timings"]
-    print(f"total {t['total']:.0f}s: training {t['train']:.0f}s, SEIGH and overlap {t['seigh']:.0f}s")
+    print(timing_lines(res, [("training", "train"), ("SEIGH and overlap", "seigh")]))

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .. import progress
+from ..reports import html
 from . import study
 from .tables import write_outputs
 
@@ -36,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--samples-per-task", type=int, default=None, help="batch size of Dask tasks (default: by cost)")
     parser.add_argument("--modalities", nargs="+", default=list(study.MODALITIES), choices=study.MODALITIES)
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    progress.add_argument(parser)
     return parser
 
 
@@ -53,8 +55,10 @@ def run(args) -> int:
         progress=args.progress,
     )
     paths = write_outputs(res, args.out, figures=not args.no_figures, extra={"quick": bool(args.quick)})
+    paths["report.html"] = html.write_report(args.out)
     print(Path(paths["table2.md"]).read_text())
-    print(f"synthetic study done in {res.elapsed_s:.1f}s; wrote {len(paths)} files to {args.out}")
+    print(f"synthetic study done in {progress.format_seconds(res.elapsed_s)}; wrote {len(paths)} files to "
+          f"{args.out}, report.html among them")
     return 0
 
 

@@ -62,12 +62,12 @@ from dataclasses import dataclass, field
 
 import dask
 import numpy as np
-from dask.diagnostics import ProgressBar
 
 from sketchla import grassmann as gm
 
 from ..overlap import k_for
 from ..paper_values import TABLE2_RHOS
+from ..progress import dask_bar, track
 
 __all__ = [
     "MODALITIES", "METRICS", "TASK_FLOPS", "Grid", "PAPER_GRID", "QUICK_GRID", "SyntheticResult", "k_for",
@@ -289,7 +289,8 @@ def run_study(
         Dask scheduler name (``"threads"`` default, ``"sync"``, ``"processes"``)
     samples_per_task : samples per Dask task (None: by cost, ≈ TASK_FLOPS per task);
         does not change the numbers
-    progress : show Dask's progress bar
+    progress : show progress (:func:`overlap_experiments.progress.dask_bar`: Dask's bar on a
+        terminal, log lines elsewhere)
     """
     seed = _check_seed(seed)
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
@@ -337,9 +338,10 @@ def _compute(tasks, *, client, scheduler, progress):
     if client is not None:
         futures = client.compute(tasks)
         if progress:
-            from distributed import progress as dprogress  # distributed: heavy, only with a client
+            from distributed import as_completed  # distributed: heavy to import, only with a client
 
-            dprogress(futures)
+            for _ in track(as_completed(futures), desc="synthetic study", total=len(futures), unit="tasks"):
+                pass
         return client.gather(futures)
     from threadpoolctl import threadpool_limits  # optional (the experiments extra); local schedulers only
 
@@ -349,8 +351,5 @@ def _compute(tasks, *, client, scheduler, progress):
             f"scheduler={scheduler!r} must be a distributed address (tcp://...) or one of "
             "'threads', 'sync', 'processes'"
         )
-    with threadpool_limits(limits=1, user_api="blas"):
-        if progress:
-            with ProgressBar():
-                return dask.compute(*tasks, scheduler=sched)
+    with threadpool_limits(limits=1, user_api="blas"), dask_bar("synthetic study", enabled=progress):
         return dask.compute(*tasks, scheduler=sched)

@@ -76,3 +76,77 @@ def dense_hessian():
         return torch.autograd.functional.hessian(loss, theta, vectorize=True).numpy()
 
     return hessian
+
+
+class _ReportParser:
+    """What a report.html holds: images (src), figure ids, and the value cells (data-key -> data-value)."""
+
+    def __init__(self, text):
+        from html.parser import HTMLParser
+
+        self.images, self.figures, self.values, self.headings = [], [], {}, []
+        parts = self
+
+        class P(HTMLParser):
+            heading = None
+
+            def handle_starttag(self, tag, attrs):
+                a = dict(attrs)
+                if tag == "img":
+                    parts.images.append(a["src"])
+                elif tag == "figure":
+                    parts.figures.append(a["id"])
+                elif tag == "td" and "data-key" in a:
+                    parts.values[a["data-key"]] = float(a["data-value"]) if a["data-value"] else None
+                elif tag in ("h2", "h3"):
+                    self.heading = ""
+
+            def handle_data(self, data):
+                if self.heading is not None:
+                    self.heading += data
+
+            def handle_endtag(self, tag):
+                if tag in ("h2", "h3") and self.heading is not None:
+                    parts.headings.append(self.heading)
+                    self.heading = None
+
+        P().feed(text)
+
+
+@pytest.fixture
+def read_report():
+    """``read_report(folder)``: the parsed ``folder/report.html``, after checking that it is self-contained
+    (no external assets) and embeds every ``fig*.png`` of the folder byte for byte."""
+    import base64
+    import re
+
+    def read(folder):
+        text = (folder / "report.html").read_text(encoding="utf-8")
+        assert not re.search(r'(src|href)="(?!data:|#)', text), "report.html refers to an external asset"
+        r = _ReportParser(text)
+        embedded = {fid: base64.b64decode(src.split(",", 1)[1]) for fid, src in zip(r.figures, r.images)}
+        assert all(src.startswith("data:image/png;base64,") for src in r.images)
+        pngs = {p.stem: p.read_bytes() for p in folder.glob("fig*.png")}
+        assert pngs and embedded == pngs
+        return r
+
+    return read
+
+
+@pytest.fixture
+def check_png():
+    """``check_png(path)``: the file name follows the figures' scheme and nothing touches the image's edge
+    (a title or label cut off by the canvas would)."""
+    import re
+
+    def check(path):
+        import matplotlib.image
+
+        assert re.fullmatch(r"fig\d\d_[a-z0-9_]+\.png", path.name), path.name
+        img = matplotlib.image.imread(path)[..., :3]
+        frame = (img[:3].reshape(-1, 3), img[-3:].reshape(-1, 3), img[:, :3].reshape(-1, 3),
+                 img[:, -3:].reshape(-1, 3))
+        for edge in frame:
+            assert (edge > 0.98).all(), f"{path.name}: something is drawn at the edge of the canvas"
+
+    return check

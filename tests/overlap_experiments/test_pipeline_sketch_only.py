@@ -45,7 +45,7 @@ def c10_run(tmp_path_factory):
     return out, cfg, res
 
 
-def test_cifar10_3c3d_end_to_end(c10_run, caplog):
+def test_cifar10_3c3d_end_to_end(c10_run, caplog, check_png, read_report):
     import sketchla as sk
 
     out, cfg, res = c10_run
@@ -53,7 +53,7 @@ def test_cifar10_3c3d_end_to_end(c10_run, caplog):
     assert res["n_params"] == D == problems.get("cifar10_3c3d").n_params
     assert res["synthetic"] is True and res["label"] == "SYNTHETIC data"
     assert res["data_source"]["kind"] == "synthetic"
-    assert "SYNTHETIC" in figures._title(res, "x")
+    assert "SYNTHETIC data" in figures.figure_caption(res, k="k = 1")
     assert cfg.checkpoint_steps == [0, 2] and cfg.splits == ("train", "test")
     assert res["parameters"]["lr"] == 0.0226 and res["seeds"]["sketch"] == 0
     assert len(res["training"]["losses"]) == 2 and all(np.isfinite(res["training"]["losses"]))
@@ -84,6 +84,11 @@ def test_cifar10_3c3d_end_to_end(c10_run, caplog):
             np.testing.assert_allclose(e["overlap"], want, rtol=1e-5, atol=1e-12)
     for f in res["figures"]:
         assert (out / f.split("/")[-1]).stat().st_size > 10_000
+        check_png(out / f.split("/")[-1])
+    r = read_report(out)
+    assert sorted(r.figures) == ["fig03_overlap_vs_k", "fig04_overlap_vs_step"]
+    assert r.values["ratio@test/2/k4"] == res["overlap"]["test"]["2"]["ratio"][3]
+    assert r.values["ratio@train/2/k1"] == res["overlap"]["train"]["2"]["ratio"][0]
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk["overlap"]["test"]["2"]["overlap"] == res["overlap"]["test"]["2"]["overlap"]
 
@@ -119,7 +124,9 @@ def test_rerun_skips_finished_work(c10_run, caplog):
 def test_cifar100_allcnnc_end_to_end(tmp_path):
     cfg = _tiny_cfg("cifar100_allcnnc", image_size=16)
     assert cfg.augment and cfg.splits == ("test",) and cfg.n_outer == 4
-    res = pipeline.run(tmp_path, cfg, progress=False, figures=False)
+    res = pipeline.run(tmp_path, cfg, progress=False, figures=False, keep_stores=False)
+    # keep_stores=False (--no-keep-stores): each store went once its analysis was cached
+    assert not any((tmp_path / "seigh").iterdir()) and res["disk"]["parts"]["seigh"] == 0
     assert res["n_params"] == 1_387_108 and res["synthetic"]
     assert res["data_source"]["augment"] is True
     assert sorted(res["overlap"]["test"], key=int) == ["0", "2"]

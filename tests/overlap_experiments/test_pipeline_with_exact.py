@@ -13,6 +13,7 @@ pytest.importorskip("curvlinops")
 pytest.importorskip("sklearn")
 
 from overlap_experiments import cli  # noqa: E402
+from overlap_experiments.figures import comparison  # noqa: E402
 from overlap_experiments.figures.comparison import FIGURES  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a training run and 4 Hessian analyses (~15 s)
@@ -37,6 +38,7 @@ def test_quick_run_writes_results_and_figures(quick_run):
     for name in FIGURES:
         assert (out / name).stat().st_size > 5000, name
     assert sorted(res["figures"]) == sorted(str(out / n) for n in FIGURES)
+    assert res["disk"]["parts"]["seigh"] > 0 and res["disk"]["total"] >= sum(res["disk"]["parts"].values())
     # training worked: accuracy well above the 10% of chance, loss down
     ck = res["checkpoints"]
     assert ck["0"]["test_acc"] < 0.2 < 0.4 < ck["100"]["test_acc"]
@@ -73,11 +75,58 @@ def test_quick_run_numbers(quick_run):
     assert 0 < kp["0.005"] < kp["0.01"] < kp["0.05"] < kp["0.2"] < 1
 
 
+def test_quick_figures_are_readable_and_say_what_they_computed(quick_run, check_png, monkeypatch, tmp_path):
+    _, res, out = quick_run
+    for name in FIGURES:
+        check_png(out / name)  # the naming scheme; nothing cut off at the canvas' edge
+    drawn = {}
+
+    def keep_texts(fig, path, plt, **kw):
+        drawn[path.name] = {"title": fig.get_suptitle(),
+                            "axes": [(a.get_title(), a.get_ylabel()) for a in fig.axes if a.get_visible()]}
+        return path
+
+    monkeypatch.setattr(comparison, "save_figure", keep_texts)
+    comparison.make_figures(res, tmp_path)
+    assert sorted(drawn) == sorted(FIGURES)
+    for name, d in drawn.items():  # a caption line naming the problem, the data, and that this was --quick
+        assert "16×16 MNIST" in d["title"] and "digits data" in d["title"] and "quick run" in d["title"], name
+    # n_O = 20: Fig. 1 is drawn at the k every curve reaches, and says so
+    assert "top-20 Hessian eigenspace" in drawn["fig01_left_overlap_vs_step.png"]["title"]
+    assert "k = 20" in drawn["fig01_left_overlap_vs_step.png"]["title"]
+    # no exact H_test here: no κ(Λ) panel for it (the caption says why)
+    assert not any("H_test" in ylabel for _, ylabel in drawn["fig15_training_kappa.png"]["axes"])
+    assert "no exact H_test" in drawn["fig15_training_kappa.png"]["title"]
+    # collapsing metrics are named in the caption, not drawn as flat panels
+    titles = [t for t, _ in drawn["fig17_grassmann_metrics.png"]["axes"]]
+    assert titles and not any("2-norm" in t or "Fubini" in t for t in titles)
+    assert "Fubini–Study" in drawn["fig17_grassmann_metrics.png"]["title"]
+
+
+def test_report_html_holds_every_figure_and_the_numbers_of_results_json(quick_run, read_report):
+    _, res, out = quick_run
+    r = read_report(out)  # self-contained, every PNG embedded byte for byte
+    assert sorted(r.figures) == sorted(n[:-4] for n in FIGURES)
+    assert r.values["test_acc@100"] == res["checkpoints"]["100"]["test_acc"]
+    assert r.values["overlap_exact@train/100/k20"] == res["overlap"]["train"]["100"]["exact"][19]
+    assert r.values["overlap_sketched@train/100/k20"] == res["overlap"]["train"]["100"]["sketched"][19]
+    assert r.values["max_abs_exact_minus_sketched"] == res["overlap"]["train"]["100"]["abs_diff_exact_sketched_max"]
+    assert r.values["disk_seigh"] > 0
+    assert {"Parameters", "Key numbers beside the paper's", "Figures", "Timings"} <= set(r.headings)
+
+
 def test_rerun_resumes_without_recomputing(quick_run, capsys):
     _, res, out = quick_run
     rc = cli.main(["run", "mnist16", "--quick", "--out", str(out), "--no-progress", "--no-figures"])
     assert rc == 0
+    # this invocation's time, the cached analyses' time apart (not added as if spent now)
+    printed = capsys.readouterr().out
+    assert "reused from the cache: 5 analyses" in printed
     again = json.loads((out / "results.json").read_text())
+    assert again["timings"]["exact_eigh"] == again["timings"]["seigh"] == 0.0
+    assert again["timings_reused"]["exact_eigh"] == pytest.approx(res["timings"]["exact_eigh"])
+    assert again["timings_reused"]["seigh"] == pytest.approx(res["timings"]["seigh"])
+    assert again["timings"]["total"] < res["timings"]["total"] + 60
     assert again["training"]["trained_steps"] == 0 and again["training"]["resumed_from"] == 100
     assert again["overlap"]["train"]["100"]["exact"] == res["overlap"]["train"]["100"]["exact"]
     assert again["overlap"]["test"]["100"]["sketched"] == res["overlap"]["test"]["100"]["sketched"]
@@ -86,3 +135,15 @@ def test_rerun_resumes_without_recomputing(quick_run, capsys):
     assert sorted(p.name for p in (out / "analysis").iterdir()) == [
         "exact_train_step000100.npz", "sketched_test_step000000.npz", "sketched_test_step000100.npz",
         "sketched_train_step000000.npz", "sketched_train_step000100.npz"]
+
+
+def test_clean_then_rerun_takes_the_results_from_the_cache(quick_run, capsys):
+    _, res, out = quick_run
+    assert any((out / "seigh").iterdir())
+    assert cli.main(["clean", str(out)]) == 0
+    assert "deleted 4 SEIGH stores" in capsys.readouterr().out
+    assert not any((out / "seigh").iterdir())
+    assert cli.main(["run", "mnist16", "--quick", "--out", str(out), "--no-progress", "--no-figures"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["overlap"]["test"]["100"]["sketched"] == res["overlap"]["test"]["100"]["sketched"]
+    assert not any((out / "seigh").iterdir())  # nothing recomputed

@@ -17,10 +17,12 @@ def test_cli_writes_all_outputs(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(figures, "DPI", 30)
     rc = syn.main(["--out", str(tmp_path), "--quick", "--samples", "5", "--seed", "3"])
     assert rc == 0
-    for name in ["results.json", "samples.npz", "table2.csv", "table2.md", "fig2.png"] + [
-        f"fig{n:02d}.png" for n in range(8, 14)
-    ]:
+    for name in ["results.json", "samples.npz", "table2.csv", "table2.md", "report.html",
+                 "fig02_om_chordal2_and_overlap.png", "fig08_oo_metrics_vs_d.png", "fig09_oo_metrics_vs_rho.png",
+                 "fig10_mm_metrics_vs_d.png", "fig11_mm_metrics_vs_rho.png", "fig12_om_metrics_vs_d.png",
+                 "fig13_om_metrics_vs_rho.png"]:
         assert (tmp_path / name).stat().st_size > 0, name
+    assert sorted(p.name for p in tmp_path.glob("fig*.png")) == sorted(figures.FIGURES)
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["seed"] == 3 and doc["samples"] == 5 and doc["quick"] is True
     assert doc["grid"]["table_d"] == 64
