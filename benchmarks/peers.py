@@ -230,7 +230,10 @@ def _child(argv) -> int:
 def _in_child(name, size, method, tmp) -> dict:
     vec, out = os.path.join(tmp, "vectors.npy"), os.path.join(tmp, "result.json")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, method, json.dumps(size), vec, out]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    # the checkout's sketchla, installed or not (the benchmarks run from a checkout)
+    path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": path})
     if proc.returncode != 0:
         raise RuntimeError(f"{name}/{method} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     res = json.loads(Path(out).read_text())

@@ -57,7 +57,8 @@ class RunConfig:
     seed: int = 0
     steps: int = 0
     n_outer: int = 1
-    n_inner: int = 3
+    n_inner: int | None = 3
+    passes: int = 0
     hessian_samples: dict = field(default_factory=dict)
     splits: tuple = ("test",)
     exact_splits: tuple = ()
@@ -90,6 +91,12 @@ class RunConfig:
     gpu: bool = False
 
     @property
+    def hvps(self) -> int:
+        """Hessian-vector products of one SEIGH run: ``n_inner`` single-pass, ``(passes + 1)·n_outer``
+        with ``passes`` of block Krylov (the certificate's 10 probes not counted)."""
+        return self.n_inner if not self.passes else (self.passes + 1) * self.n_outer
+
+    @property
     def label(self) -> str:
         """``"SYNTHETIC data"`` or ``"real data"``: said in logs, results and figure titles."""
         return "SYNTHETIC data" if self.synthetic else "real data"
@@ -118,6 +125,7 @@ def _fit(defaults, steps: int) -> list[int]:
 
 def make_config(problem: str = "mnist16", *, seed: int = 0, steps: int | None = None, checkpoints=None,
                 sketch_steps=None, exact_steps=None, n_outer: int | None = None, n_inner: int | None = None,
+                passes: int | None = None,
                 splits=None, exact_splits=None, hessian_samples: int | None = None, data_root=None,
                 synthetic: bool = False, image_size: int | None = None, synthetic_train: int | None = None,
                 synthetic_test: int | None = None, batch_size: int | None = None, lr: float | None = None,
@@ -135,6 +143,9 @@ def make_config(problem: str = "mnist16", *, seed: int = 0, steps: int | None = 
     32×32 synthetic images). ``paper``: exact and sketched analysis at every
     checkpoint of both splits (problems with exact Hessians; hours for mnist16).
     ``hessian_samples``: N of every split (default paper Table 1).
+    ``passes``: SEIGH's passes q (:func:`sketchla.seigh`); 0 (default) is the
+    paper's single pass with ``n_inner`` HVPs, q ≥ 1 is block Krylov with an
+    exact Rayleigh–Ritz step and ``(q + 1)·n_outer`` HVPs (``n_inner`` unused).
     """
     prob = problems.get(problem)
     if not prob.exact_steps:
@@ -151,9 +162,21 @@ def make_config(problem: str = "mnist16", *, seed: int = 0, steps: int | None = 
     n_outer = preset.get("n_outer", prob.n_outer) if n_outer is None else n_outer
     if isinstance(n_outer, bool) or not isinstance(n_outer, int) or not 1 <= n_outer <= prob.n_params:
         raise ValueError(f"n_outer={n_outer!r} must be an int in [1, D={prob.n_params}]")
-    n_inner = problems.tropp_n_inner(n_outer) if n_inner is None else n_inner
-    if isinstance(n_inner, bool) or not isinstance(n_inner, int) or not n_outer <= n_inner <= prob.n_params:
-        raise ValueError(f"n_inner={n_inner!r} must be an int with n_outer={n_outer} <= n_inner <= D={prob.n_params}")
+    passes = 0 if passes is None else passes
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 0:
+        raise ValueError(f"passes={passes!r} must be a non-negative int")
+    if passes:
+        if n_inner is not None:
+            raise ValueError(f"n_inner={n_inner} applies to a single-pass sketch; with passes={passes} SEIGH makes "
+                             f"(passes + 1)·n_outer HVPs: choose n_outer (e.g. n_outer = n_inner // {passes + 1} for "
+                             "the same number of HVPs)")
+        if (passes + 1) * n_outer > prob.n_params:
+            raise ValueError(f"(passes + 1)·n_outer = {(passes + 1) * n_outer} exceeds D = {prob.n_params}")
+    else:
+        n_inner = problems.tropp_n_inner(n_outer) if n_inner is None else n_inner
+        if isinstance(n_inner, bool) or not isinstance(n_inner, int) or not n_outer <= n_inner <= prob.n_params:
+            raise ValueError(f"n_inner={n_inner!r} must be an int with n_outer={n_outer} <= n_inner <= "
+                             f"D={prob.n_params}")
     samples = _samples(prob, preset, splits, hessian_samples)
     exact = _exact(prob, preset, samples["splits"], exact_splits, exact_dtype, n_outer, paper)
     data_options = _data(prob, preset, data_root, synthetic, image_size, synthetic_train, synthetic_test)
@@ -163,9 +186,9 @@ def make_config(problem: str = "mnist16", *, seed: int = 0, steps: int | None = 
     if synthetic and B > data_options["synthetic_train"]:
         raise ValueError(f"batch_size={B} exceeds the synthetic training set ({data_options['synthetic_train']}); "
                          "give batch_size or synthetic_train")
-    products = _products(prob, n_inner, device, vectorize, hvp_block, hvp_batch, chunk, scheduler, workers, gpu)
+    products = _products(prob, n_inner or (passes + 1) * n_outer, device, vectorize, hvp_block, hvp_batch, chunk, scheduler, workers, gpu)
     return RunConfig(
-        problem=problem, seed=seed, n_outer=n_outer, n_inner=n_inner, quick=bool(quick),
+        problem=problem, seed=seed, n_outer=n_outer, n_inner=n_inner, passes=passes, quick=bool(quick),
         lr=prob.lr if lr is None else float(lr), batch_size=B, augment=prob.augment,
         train_threads=_threads(prob.train_threads, train_threads, "train_threads"),
         blas_threads=_threads(prob.blas_threads, blas_threads, "blas_threads"),
@@ -327,6 +350,9 @@ def add_arguments(p: argparse.ArgumentParser, problem) -> argparse.ArgumentParse
                     " paper Table 1)")
     sk.add_argument("--n-inner", type=int, default=None, help="SEIGH inner sketch size n_I = number of HVPs "
                     "(default 2·n_O + 1, Tropp et al. 2019)")
+    sk.add_argument("--passes", type=int, default=None, help="SEIGH passes q: 0 (default) the paper's single "
+                    "pass of n_I HVPs; q >= 1 block Krylov with an exact Rayleigh-Ritz step, (q + 1)·n_O HVPs, "
+                    "sequential rounds (n_I unused; --passes 1 --n-outer 355 spends mnist16's default 711 HVPs)")
     tr = p.add_argument_group("training and Hessian-vector products")
     tr.add_argument("--batch-size", type=int, default=None, help=f"SGD mini-batch B (default {problem.batch_size}, "
                     "paper Table 1)")
@@ -385,8 +411,8 @@ def _describe(preset: dict) -> str:
 
 
 #: make_config's options taken as they are from the parsed command line (absent ones: None)
-_OPTIONS = ("seed", "steps", "checkpoints", "sketch_steps", "exact_steps", "n_outer", "n_inner", "splits",
-            "exact_splits", "hessian_samples", "data_root", "image_size", "batch_size", "device", "hvp_block",
+_OPTIONS = ("seed", "steps", "checkpoints", "sketch_steps", "exact_steps", "n_outer", "n_inner", "passes",
+            "splits", "exact_splits", "hessian_samples", "data_root", "image_size", "batch_size", "device", "hvp_block",
             "hvp_batch", "scheduler", "workers", "train_threads", "blas_threads", "exact_dtype")
 _FLAGS = ("synthetic", "gpu", "quick", "paper")
 

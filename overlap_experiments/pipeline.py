@@ -170,8 +170,8 @@ def _analyse_hessians(cfg, problem, orders, samples, out: Path, *, keep: int, pr
         timings.update(exact_hessian=0.0, exact_eigh=0.0)
         reused.update(exact_hessian=0.0, exact_eigh=0.0)
     # what determines a SEIGH run besides its Hessian: names its store and is handed to sketched.analyse
-    # (issue 15's number of passes joins here)
-    sketch = {"n_outer": cfg.n_outer, "n_inner": cfg.n_inner}
+    # (passes only where given, so that single-pass stores and cached analyses keep their names)
+    sketch = {"n_outer": cfg.n_outer, "n_inner": cfg.n_inner, **({"passes": cfg.passes} if cfg.passes else {})}
     jobs = [(s, sp) for s in sorted(set(cfg.exact_steps) | set(cfg.sketch_steps)) for sp in cfg.splits]
     client, close = _client(cfg)
     try:
@@ -202,7 +202,8 @@ def _analyse_hessians(cfg, problem, orders, samples, out: Path, *, keep: int, pr
                 key = {"kind": "sketched", "store": ident, "basis_columns": keep}
                 rec, was_cached = cache.fetch("sketched", split, step, key, lambda: sketched.analyse(
                     op, orders[step], **sketch, seed=cfg.seed, store=store, chunk=cfg.chunk, client=client,
-                    gpu=cfg.gpu, keep=keep, n_samples=sample["n"], progress=progress, tag=tag))
+                    gpu=cfg.gpu, keep=keep, n_samples=sample["n"], progress=progress, tag=tag,
+                    operator_id=_store_ident({"version": 1, **hessian})))
                 seconds = rec["seconds"] + rec["seconds_overlap"]
                 rec["seconds_this_call"] = 0.0 if was_cached else seconds
                 (reused if was_cached else timings)["seigh"] += seconds

@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 from ..progress import format_seconds
 
-__all__ = ["config_record", "training_record", "timing_lines"]
+__all__ = ["config_record", "training_record", "timing_lines", "sketch_certificate"]
 
 
 def config_record(cfg) -> dict:
@@ -33,3 +33,11 @@ def timing_lines(res: dict, stages) -> str:
         line += (f"\nreused from the cache: {r['analyses']} analyses, computed earlier in "
                  + ", ".join(f"{w} {format_seconds(r[k])}" for w, k in stages if r.get(k)))
     return line
+
+
+def sketch_certificate(rec) -> dict | None:
+    """SEIGH's a-posteriori estimate of a sketched record (``None`` for records made without one)."""
+    if "error_frobenius" not in rec:
+        return None
+    return {"error_frobenius": float(rec["error_frobenius"]), "approx_frobenius": float(rec["approx_frobenius"]),
+            "tail_dominated": bool(rec["tail_dominated"]), "hvps": int(rec["hvps"])}

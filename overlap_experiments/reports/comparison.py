@@ -28,7 +28,7 @@ from ..figures.comparison import make_figures
 from ..models import flat_parameters
 from ..paper_values import FIG1_K, FIG16_KS, KAPPA_RHOS, SUMMARY_KS
 from ..train import evaluate
-from .common import config_record, timing_lines, training_record
+from .common import config_record, sketch_certificate, timing_lines, training_record
 
 __all__ = ["BASIS_COLUMNS", "checkpoint_metrics", "assemble", "make_figures", "print_summary"]
 
@@ -116,6 +116,7 @@ def _item(ex, skd, row, D, n_outer) -> dict:
         item["eigenvalues_sketched"] = _curve_list(skd["eigenvalues"])
         item["seconds_sketched"] = {"total": float(skd["seconds"]), "per_hvp": skd["per_hvp"],
                                     "stages": skd["stages"]}
+        item["certificate_sketched"] = sketch_certificate(skd)
     if ex and skd:
         n = min(len(ex["overlap"]), len(skd["overlap"]))
         item["abs_diff_exact_sketched_max"] = float(np.max(np.abs(

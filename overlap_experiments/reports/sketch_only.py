@@ -26,7 +26,7 @@ from ..figures.sketch_only import make_figures
 from ..hessian.samples import load_sample
 from ..models import flat_parameters
 from ..train import evaluate
-from .common import config_record, timing_lines, training_record
+from .common import config_record, sketch_certificate, timing_lines, training_record
 
 __all__ = ["BASIS_COLUMNS", "checkpoint_metrics", "assemble", "make_figures", "print_summary"]
 
@@ -69,7 +69,8 @@ def assemble(cfg, problem, data_source, training, samples, metrics, orders, anal
         "config": config_record(cfg),
         "parameters": {"lr": cfg.lr, "batch_size": cfg.batch_size, "steps": cfg.steps,
                        "checkpoints": cfg.checkpoint_steps, "sketch_steps": cfg.sketch_steps,
-                       "n_outer": cfg.n_outer, "n_inner": cfg.n_inner, "hessian_samples": cfg.hessian_samples,
+                       "n_outer": cfg.n_outer, "n_inner": cfg.n_inner, "passes": cfg.passes, "hvps": cfg.hvps,
+                       "hessian_samples": cfg.hessian_samples,
                        "augment": cfg.augment, "device": str(resolve_device(cfg.device)),
                        "vectorize": cfg.vectorize, "hvp_block": cfg.hvp_block, "hvp_batch": cfg.hvp_batch},
         "hessian_samples": {s: {"n": m["n"], "indices": m["indices"], "digest_X": m["digest_X"]}
@@ -94,6 +95,7 @@ def _entry(rec, n_outer: int, D: int) -> dict:
         "ratio": [float(v) for v in curve / chance],
         "n_samples": rec["n_samples"],
         "store": rec["store"],
+        "certificate": sketch_certificate(rec),
         "timings": {"per_hvp": rec["per_hvp"], "measurement": meas,
                     "rest": sum(v for k, v in stages.items() if k != "measure") + rec["seconds_overlap"],
                     "stages": stages, "overlap": rec["seconds_overlap"], "seigh_call": rec["seconds"],

@@ -87,3 +87,15 @@ def test_large_problem_errors():
         config.make_config("mnist16", synthetic=True)
     with pytest.raises(ValueError, match="synthetic data only"):
         config.make_config("cifar10_3c3d", data_root="/x", image_size=32)
+
+
+def test_passes_replace_n_inner_by_rounds_of_n_outer():
+    c = config.make_config("mnist16", passes=1, n_outer=355)
+    assert (c.passes, c.n_outer, c.n_inner, c.hvps) == (1, 355, None, 710)  # the default run's 711 HVPs, less one
+    assert config.make_config("mnist16").hvps == 711
+    with pytest.raises(ValueError, match="n_inner=711 applies to a single-pass sketch"):
+        config.make_config("mnist16", passes=1, n_inner=711)
+    with pytest.raises(ValueError, match="passes"):
+        config.make_config("mnist16", passes=-1)
+    with pytest.raises(ValueError, match="exceeds D"):
+        config.make_config("mnist16", passes=3, n_outer=2000)

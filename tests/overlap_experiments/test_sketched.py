@@ -34,3 +34,22 @@ def test_record_of_a_low_rank_operator(tmp_path, operator):
                             chunk=6)  # the finished store is reused; the curve streamed from it
     assert "basis" not in lazy
     np.testing.assert_allclose(lazy["overlap"], rec["overlap"], rtol=1e-5)
+
+
+def test_passes_and_operator_id(tmp_path, operator):
+    """``passes=1``: (q + 1)·n_O HVPs, block Krylov; with ``operator_id`` a finished store is
+    reopened without applying the operator at all."""
+    op, V, lam, order = operator
+    calls = []
+    counted = sk.aslinearoperator(lambda X: calls.append(X.shape[1]) or op.matmat(X), shape=(D, D), symmetric=True)
+    rec = sketched.analyse(counted, order, n_outer=RANK, n_inner=None, passes=1, seed=0, store=tmp_path / "k.zarr",
+                           chunk=6, operator_id="H-digest")
+    np.testing.assert_allclose(rec["eigenvalues"], lam, rtol=1e-4)
+    assert rec["hvps"] == 2 * RANK and sum(calls) >= 2 * RANK
+    calls.clear()
+    again = sketched.analyse(counted, order, n_outer=RANK, n_inner=None, passes=1, seed=0,
+                             store=tmp_path / "k.zarr", chunk=6, operator_id="H-digest")
+    assert calls == [] and np.array_equal(again["eigenvalues"], rec["eigenvalues"])
+    with pytest.raises(sk.store.StoreMismatchError, match="operator_id"):
+        sketched.analyse(counted, order, n_outer=RANK, n_inner=None, passes=1, seed=0, store=tmp_path / "k.zarr",
+                         chunk=6, operator_id="another Hessian")

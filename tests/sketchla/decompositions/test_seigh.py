@@ -56,8 +56,9 @@ def test_thin_products_are_one_pass_over_y_and_q(tmp_path, monkeypatch):
     monkeypatch.setattr(_blocks._ZarrSlice, "read", spy_read)
     monkeypatch.setattr(TestMatrix, "block", spy_block)
     A, *_ = exp_decay(160, R=4, q=0.5, seed=1, signs=True)
-    # full-rank M_O: Q by Cholesky QR, which never reads Q back
-    sk.seigh(A, 8, 17, seed=3, store=str(tmp_path / "run"), client=False, dtype="float64", chunk=17, progress=False)
+    # full-rank M_O: Q by Cholesky QR, which never reads Q back; no certificate (its probes read Q)
+    sk.seigh(A, 8, 17, seed=3, store=str(tmp_path / "run"), client=False, dtype="float64", chunk=17, progress=False,
+             n_probes=0)
     assert sorted(s for p, s in reads if p.endswith("Q")) == [0]      # one block of 160 rows, once
     assert sorted(s for p, s in reads if p.endswith("Y")) == [0]
     assert draws.count("upsilon") == 1 and draws.count("omega") == 2  # thin products: one block each
