@@ -38,8 +38,21 @@ def test_lstsq_matches_numpy(capsys):
 @pytest.mark.parametrize("name, args, message", [
     ("pca_zarr", ["--rows", "10", "--features", "20"], "must be at least --features"),
     ("lstsq_out_of_core", ["--rows", "5", "--cols", "10"], "need --rows"),
+    ("graph_laplacian", ["--nodes", "50"], "need --communities >= 2"),
 ])
 def test_bad_sizes_are_usage_errors(name, args, message, capsys):
     with pytest.raises(SystemExit) as e:
         _load(name).main(args)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_graph_laplacian_block_krylov_reaches_eigsh(capsys):
+    """Example (1): the 8 smallest eigenpairs of a planted-partition graph's normalised Laplacian;
+    8 passes of block Krylov agree with eigsh, the single pass is far off and its residuals say so."""
+    mod = _load("graph_laplacian")
+    with pytest.warns(Warning):  # the single pass's TailDominatedWarning
+        assert mod.main(["--nodes", "20000", "--passes", "8", "0"]) == 0
+    out = capsys.readouterr().out
+    err8 = float(out.split("passes=8: max_rel_err=")[1].split()[0])
+    err0 = float(out.split("passes=0: max_rel_err=")[1].split()[0])
+    assert err8 < 1e-6 and err0 > 0.1
