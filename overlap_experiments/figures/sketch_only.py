@@ -42,8 +42,7 @@ def figure_caption(res: dict, *, k: str) -> str:
     """The caption line of a sketch-only figure: problem, data, splits, ``k``, steps, n_O and n_I."""
     p = res["parameters"]
     return caption(res, splits=list(res["overlap"]), k=k, steps=_steps(res),
-                   extra=f"SEIGH n_O = {p['n_outer']}, " + (f"{p['passes']} passes" if p.get("passes") else
-                                                             f"n_I = {p['n_inner']}"))
+                   extra=f"SEIGH n_O = {p['n_outer']}" + ("" if p.get("passes") else f", n_I = {p['n_inner']}"))
 
 
 def _steps(res) -> list[int]:

@@ -65,7 +65,7 @@ def steps_text(steps) -> str:
 
 def caption(res: dict, *, splits=None, k=None, steps=None, extra: str | None = None) -> str:
     """The caption line of a run's figure: problem and data, ``H_split`` s, ``k``, the step range,
-    ``extra``, and "quick run" when the run was ``--quick``."""
+    ``extra``, the SEIGH passes of a ``--passes`` run, and "quick run" when the run was ``--quick``."""
     parts = [problem_text(res)]
     if splits:
         parts.append(", ".join(f"H_{s}" for s in splits) + f" (N = {_sample_sizes(res, splits)})")
@@ -75,6 +75,8 @@ def caption(res: dict, *, splits=None, k=None, steps=None, extra: str | None = N
         parts.append(steps if isinstance(steps, str) else steps_text(steps))
     if extra:
         parts.append(extra)
+    if res.get("config", {}).get("passes"):
+        parts.append(f"SEIGH: block Krylov, {res['config']['passes']} pass(es) (--passes)")
     if res.get("config", {}).get("quick"):
         parts.append("quick run (--quick)")
     return " · ".join(parts)

@@ -134,3 +134,31 @@ def test_peers_quick_and_one_isolated_run(tmp_path):
                      "--out", str(out2)]) == 0
     rows = json.loads(out2.read_text())["problems"]["fast"]["methods"]
     assert rows["sketchla q=2"]["rss_peak_mib"] >= rows["sketchla q=2"]["rss_before_mib"] > 0
+
+
+def test_passes_mnist16_compares_sorted_magnitudes_and_refuses_mixed_runs(tmp_path, capsys):
+    """The table of issue 15.4 from two results.json files: |λ| errors on sorted magnitudes (a ± pair
+    of nearly equal size is no sign error), curve gaps over the sketched k, runs checked for q."""
+    mod = _load("passes_mnist16")
+
+    def results(passes, sketched_eigs, curve):
+        item = {"eigenvalues_exact_top": [5.0, -4.0, 3.9, 1.0], "eigenvalues_sketched": sketched_eigs,
+                "exact": [0.1, 0.2, 0.3, 0.4], "sketched": curve,
+                "eigenspace_overlap_exact_vs_sketched": {str(k): 0.5 for k in mod.KS}}
+        return {"config": {"passes": passes, "n_outer": 3, "n_inner": 7}, "timings": {"seigh": 2.0},
+                "overlap": {"train": {"0": item, "10": {"sketched": curve}}}}
+
+    single = results(0, [5.0, 3.9, -4.0], [0.1, 0.2, 0.35])  # the ± pair swapped: no error
+    krylov = results(1, [4.5, -4.0, 3.9], [0.1, 0.2, 0.3])
+    (row,) = mod.compare(single, krylov)
+    assert row["step"] == 0 and row["single"]["max_rel_err_abs_eigenvalues"][10] == 0.0
+    assert row["krylov"]["max_rel_err_abs_eigenvalues"][10] == pytest.approx(0.1)
+    assert row["single"]["mask_curve_gap_max"] == pytest.approx(0.05) and row["krylov"]["mask_curve_gap_max"] == 0
+    for name, r in (("a", single), ("b", krylov)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(r))
+    out = tmp_path / "t.json"
+    assert mod.main(["--single", str(tmp_path / "a"), "--krylov", str(tmp_path / "b"), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["hvps"] == {"single": 7, "krylov": 6}
+    with pytest.raises(SystemExit):
+        mod.main(["--single", str(tmp_path / "b"), "--krylov", str(tmp_path / "a"), "--json", str(out)])
