@@ -1,6 +1,7 @@
 """One SEIGH / SSVD call over its run store: decompose (or reopen), then certify, on one scheduler.
 
-:func:`run_and_certify` takes the store's writer lock, resolves the
+:func:`run_and_certify` checks the operator against the store, takes its
+writer lock, resolves the
 scheduler once (:func:`sketchla.executor.run_schedulers`) only if there is
 work to do, runs the decomposition's stages where the store lacks its core,
 and computes the certificates the call asks for (error probes, residuals) on
@@ -16,7 +17,7 @@ import numpy as np
 from ..executor import run_schedulers
 from ._checks import check_n_probes
 from ._passes import _Pass
-from ._stages import checksum_hint, record_identity
+from ._stages import check_identity, checksum_hint, record_identity
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +29,32 @@ def check_certificates(n_probes, residuals) -> tuple[int, bool]:
     return check_n_probes(n_probes), bool(residuals)
 
 
-def run_and_certify(run, result_cls, op, stages, sizes, *, seed, test_kind, dtype, chunk, client, n_probes,
-                    residuals, progress, verify, gpu, operator_id):
-    """The result of ``run`` (a :class:`~sketchla.store.RunStore`) with its certificates.
+def run_and_certify(run, result_cls, op, stages, sizes, *, identity, seed, test_kind, dtype, chunk, client,
+                    n_probes, residuals, progress, verify, gpu, operator_id):
+    """The result of ``run`` (a :class:`~sketchla.store.RunStore`) with its certificates, after
+    its warnings (:meth:`~.results._Result._warn`) went to the public call's caller.
 
+    ``identity``: the run's measurements ``(op, test, name)`` in the order
+    :func:`._stages.check_identity` tries them; the operator is checked against
+    them before the store's lock is taken, and ``operator_id`` is recorded under it.
     ``stages = (single_pass, multi_pass)``: the decomposition's stage functions
     ``f(op, sizes, seed, test_kind, dtype, chunk, ctx)`` (``ctx`` a
     :class:`._passes._Pass` on the resolved schedulers, timing its steps), the second for
     ``passes ≥ 1``; the one that applies runs only when the store has no valid
-    stage ``core`` and saves it. The operator's identity has been checked
-    (``_stages.check_identity``); ``operator_id`` is recorded under the lock.
+    stage ``core`` and saves it. Called by ``seigh``/``ssvd`` directly (the
+    warnings' stack level counts on that).
     """
+    check_identity(run, operator_id, identity, client, verify)
+    result = _run_locked(run, result_cls, op, stages, sizes, seed=seed, test_kind=test_kind, dtype=dtype,
+                         chunk=chunk, client=client, n_probes=n_probes, residuals=residuals, progress=progress,
+                         verify=verify, gpu=gpu, operator_id=operator_id)
+    result._warn(stacklevel=4)  # warnings.warn ← _warn ← here ← seigh/ssvd ← the user's call
+    return result
+
+
+def _run_locked(run, result_cls, op, stages, sizes, *, seed, test_kind, dtype, chunk, client, n_probes,
+                residuals, progress, verify, gpu, operator_id):
+    """:func:`run_and_certify` under the store's lock: decompose or reopen, then certify."""
     with run.lock(), checksum_hint(run):
         record_identity(run, operator_id)
         done = run.get_stage("core", verify=verify) is not None

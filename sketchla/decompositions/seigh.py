@@ -32,7 +32,7 @@ from ._core import seigh_core_cond
 from ._passes import seigh_passes
 from ._run import check_certificates, run_and_certify
 from ._sizes import resolve_sizes
-from ._stages import check_identity, orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
+from ._stages import orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
@@ -150,13 +150,10 @@ def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype
                               operator_id=operator_id)
     first = "Y" if sizes.passes == 0 else "Y0"  # the run's first measurement: A Ω (Ω_O with passes)
     omega = TestMatrix((D, sizes.n_inner or sizes.n_outer), seed=seed, name="omega", kind=test_kind, dtype=dt)
-    check_identity(run, operator_id, [(op, omega, first)], client, verify)
-    result = run_and_certify(run, SEIGHResult, op, (_single_pass, _multi_pass), sizes, seed=seed,
-                             test_kind=test_kind, dtype=dt, chunk=chunk, client=client, n_probes=n_probes,
-                             residuals=residuals, progress=progress, verify=verify, gpu=gpu,
-                             operator_id=operator_id)
-    result._warn(stacklevel=3)
-    return result
+    return run_and_certify(run, SEIGHResult, op, (_single_pass, _multi_pass), sizes,
+                           identity=[(op, omega, first)], seed=seed, test_kind=test_kind, dtype=dt, chunk=chunk,
+                           client=client, n_probes=n_probes, residuals=residuals, progress=progress, verify=verify,
+                           gpu=gpu, operator_id=operator_id)
 
 
 def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx):

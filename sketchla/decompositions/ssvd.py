@@ -32,7 +32,7 @@ from ._core import ssvd_core_cond
 from ._passes import ssvd_passes
 from ._run import check_certificates, run_and_certify
 from ._sizes import resolve_sizes
-from ._stages import check_identity, orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
+from ._stages import orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
 from .results import SSVDResult
 
 log = logging.getLogger(__name__)
@@ -74,13 +74,10 @@ def ssvd(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype=
                  (op.H, TestMatrix((D_L, n_O), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt), "Y_left")]
     else:
         first = [(op, TestMatrix((D_R, n_O), seed=seed, name="omega", kind=test_kind, dtype=dt), "Y0")]
-    check_identity(run, operator_id, first, client, verify)
-    result = run_and_certify(run, SSVDResult, op, (_single_pass, _multi_pass), sizes, seed=seed,
-                             test_kind=test_kind, dtype=dt, chunk=chunk, client=client, n_probes=n_probes,
-                             residuals=residuals, progress=progress, verify=verify, gpu=gpu,
-                             operator_id=operator_id)
-    result._warn(stacklevel=3)
-    return result
+    return run_and_certify(run, SSVDResult, op, (_single_pass, _multi_pass), sizes, identity=first, seed=seed,
+                           test_kind=test_kind, dtype=dt, chunk=chunk, client=client, n_probes=n_probes,
+                           residuals=residuals, progress=progress, verify=verify, gpu=gpu,
+                           operator_id=operator_id)
 
 
 def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx):

@@ -64,8 +64,10 @@ def test_tail_dominated_sketch_warns_with_the_remedy():
         res = sk.ssvd(G, 10, 21, **RUN)
     assert res.S[0] > 300 and res.error.tail_dominated  # truth: 80.2
     assert not any(issubclass(w.category, sk.IllConditionedCoreWarning) for w in rec)
-    with pytest.warns(sk.TailDominatedWarning, match="residuals=True"):
+    assert {w.filename for w in rec} == {__file__}  # attributed to the user's call, not to sketchla
+    with pytest.warns(sk.TailDominatedWarning, match="residuals=True") as rec:
         sk.ssvd(G, 10, passes=2, **RUN)  # Ritz values are no longer inflated, the tail is still there
+    assert {w.filename for w in rec} == {__file__}
     A, *_ = exp_decay(200, R=3, q=0.5, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
