@@ -94,12 +94,17 @@ class RunConfig:
     def hvps(self) -> int:
         """Hessian-vector products of one SEIGH run: ``n_inner`` single-pass, ``(passes + 1)·n_outer``
         with ``passes`` of block Krylov (the certificate's 10 probes not counted)."""
-        return self.n_inner if not self.passes else (self.passes + 1) * self.n_outer
+        return seigh_hvps(self.n_outer, self.n_inner, self.passes)
 
     @property
     def label(self) -> str:
         """``"SYNTHETIC data"`` or ``"real data"``: said in logs, results and figure titles."""
         return "SYNTHETIC data" if self.synthetic else "real data"
+
+
+def seigh_hvps(n_outer: int, n_inner: int | None, passes: int) -> int:
+    """Hessian-vector products of a SEIGH run with these sizes (:func:`sketchla.seigh`)."""
+    return n_inner if not passes else (passes + 1) * n_outer
 
 
 def _pos_int(name, v, allow_none=False):
@@ -170,8 +175,8 @@ def make_config(problem: str = "mnist16", *, seed: int = 0, steps: int | None = 
             raise ValueError(f"n_inner={n_inner} applies to a single-pass sketch; with passes={passes} SEIGH makes "
                              f"(passes + 1)·n_outer HVPs: choose n_outer (e.g. n_outer = n_inner // {passes + 1} for "
                              "the same number of HVPs)")
-        if (passes + 1) * n_outer > prob.n_params:
-            raise ValueError(f"(passes + 1)·n_outer = {(passes + 1) * n_outer} exceeds D = {prob.n_params}")
+        if seigh_hvps(n_outer, None, passes) > prob.n_params:
+            raise ValueError(f"(passes + 1)·n_outer = {seigh_hvps(n_outer, None, passes)} exceeds D = {prob.n_params}")
     else:
         n_inner = problems.tropp_n_inner(n_outer) if n_inner is None else n_inner
         if isinstance(n_inner, bool) or not isinstance(n_inner, int) or not n_outer <= n_inner <= prob.n_params:
@@ -186,7 +191,8 @@ def make_config(problem: str = "mnist16", *, seed: int = 0, steps: int | None = 
     if synthetic and B > data_options["synthetic_train"]:
         raise ValueError(f"batch_size={B} exceeds the synthetic training set ({data_options['synthetic_train']}); "
                          "give batch_size or synthetic_train")
-    products = _products(prob, n_inner or (passes + 1) * n_outer, device, vectorize, hvp_block, hvp_batch, chunk, scheduler, workers, gpu)
+    products = _products(prob, seigh_hvps(n_outer, n_inner, passes), device, vectorize, hvp_block, hvp_batch, chunk,
+                         scheduler, workers, gpu)
     return RunConfig(
         problem=problem, seed=seed, n_outer=n_outer, n_inner=n_inner, passes=passes, quick=bool(quick),
         lr=prob.lr if lr is None else float(lr), batch_size=B, augment=prob.augment,

@@ -1,11 +1,9 @@
 """Benchmark scripts run (CPU dry runs with tiny sizes) and write their JSON (issues 5 and 7)."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _scripts import load_script  # tests/_scripts.py
 
 pytest.importorskip("torch")
 pytest.importorskip("torchvision")
@@ -13,18 +11,8 @@ pytest.importorskip("curvlinops")
 
 pytestmark = pytest.mark.slow  # runs the benchmark scripts (CPU dry runs, ~15 s together)
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(BENCH))
-    return mod
+    return load_script("benchmarks", name)
 
 
 def test_hvp_batching_quick(tmp_path, capsys):

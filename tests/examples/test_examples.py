@@ -1,22 +1,11 @@
 """The non-Hessian examples run at a small size and agree with their peers (issue 20)."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from _scripts import load_script  # tests/_scripts.py
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(EXAMPLES))
-    return mod
+    return load_script("examples", name)
 
 
 def test_pca_matches_numpy_exactly_and_sklearn_on_a_subsample(capsys):
