@@ -110,12 +110,9 @@ def run_seigh(N, c: int, passes: int, store: str, seed: int):
     counted = _Counted(N)
     op = sk.aslinearoperator(counted.op, symmetric=True)
     t0 = time.perf_counter()
-    if passes:
-        res = sk.seigh(op, rank=c, passes=passes, seed=seed, store=store, dtype="float64", client=False,
-                       residuals=True, progress=False)
-    else:  # the paper's single pass, sizes by Tropp et al.'s rule for rank c
-        res = sk.seigh(op, rank=c, seed=seed, store=store, dtype="float64", client=False, residuals=True,
-                       progress=False)
+    # sizes by rule for rank c: a block of c + max(c, 10) with passes, Tropp et al.'s sketch for the single pass
+    res = sk.seigh(op, rank=c, passes=passes, seed=seed, store=store, dtype="float64", client=False,
+                   residuals=True, progress=False)
     lam = np.asarray(res.eigenvalues)
     V = np.asarray(res.eigenvectors)
     seconds = time.perf_counter() - t0

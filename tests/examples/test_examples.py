@@ -28,6 +28,7 @@ def test_lstsq_matches_numpy(capsys):
     ("pca_zarr", ["--rows", "10", "--features", "20"], "must be at least --features"),
     ("lstsq_out_of_core", ["--rows", "5", "--cols", "10"], "need --rows"),
     ("graph_laplacian", ["--nodes", "50"], "need --communities >= 2"),
+    ("graph_laplacian", ["--passes", "2", "-1"], "--passes >= 0"),
 ])
 def test_bad_sizes_are_usage_errors(name, args, message, capsys):
     with pytest.raises(SystemExit) as e:
