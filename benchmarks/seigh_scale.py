@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=4, help="columns per measurement task")
     p.add_argument("--passes", type=int, default=0, help="q: passes of block Krylov (n_inner is then unused)")
     p.add_argument("--method", default="krylov", choices=("krylov", "subspace"), help="basis of a multi-pass run")
+    p.add_argument("--test-kind", default="gaussian", choices=("gaussian", "signs"),
+                   help="kind of Ω and Υ (signs: the cheapest to draw, for cheap operators)")
     p.add_argument("--store", default=None, help="run store path (default: a temp dir, removed afterwards)")
     p.add_argument("--quick", action="store_true", help="D=200k, n_O=64, n_I=128")
     p.add_argument("--ignore-disk", action="store_true", help="start even if the disk looks too small")
@@ -89,21 +91,21 @@ def main(argv=None) -> int:
 
 def _stage_models(c, a, qr_msg: str, block_rows: int) -> dict:
     """Roofline time of each stage, from the bytes, flops and numbers drawn the code moves."""
-    D, nO, nI, f = a.D, a.n_outer, a.n_inner, 4
+    D, nO, nI, f, kind = a.D, a.n_outer, a.n_inner, 4, a.test_kind
     method, passes, final32 = _roofline.qr_algorithm(qr_msg)
     qr = _roofline.qr_flops_bytes(method, D, nO, f, block_rows, passes=passes, final32=final32)
     return {
-        "measure": _roofline.model(c, write=D * nI * f, drawn=D * nI),
+        "measure": _roofline.model(c, write=D * nI * f, drawn=D * nI, kind=kind),
         "qr": _roofline.model(c, **qr),
         "thin_products": _roofline.model(c, read=D * (nI + nO) * f, flops32=2.0 * D * nI * (nI + 2 * nO),
-                                         drawn=2 * D * nI),
+                                         drawn=2 * D * nI, kind=kind),
         "Q@U": _roofline.model(c, read=D * nO * f, write=D * nO * f, flops32=2.0 * D * nO * nO),
     }
 
 
 def _run(a, store) -> int:
     ceilings = _roofline.measure_ceilings(os.path.dirname(os.path.abspath(store)), n=a.n_outer,
-                                          disk_bytes=a.roofline_bytes)
+                                          disk_bytes=a.roofline_bytes, kinds=(a.test_kind,))
     _roofline.print_ceilings(ceilings)
     qr_log = _roofline.tsqr_log()
     op = sk.RecipeOperator(HouseholderDiagonal, a.D, 0, 1.5, "float32", shape=(a.D, a.D), dtype="float32",
@@ -112,7 +114,7 @@ def _run(a, store) -> int:
     print(f"SEIGH D={a.D:,} n_O={a.n_outer} n_I={n_inner} passes={a.passes} chunk={a.chunk} store={store}", flush=True)
     t0 = time.perf_counter()
     res = sk.seigh(op, a.n_outer, n_inner, seed=0, store=store, client=False, dtype="float32", chunk=a.chunk,
-                   passes=a.passes, method=a.method)
+                   passes=a.passes, method=a.method, test_kind=a.test_kind)
     t_seigh = time.perf_counter() - t0
     rss_after_seigh = _peak_rss_gb()
     t0 = time.perf_counter()
@@ -138,7 +140,7 @@ def _run(a, store) -> int:
                                                sk.BlockPlan().for_sketch(a.D, a.D, a.n_inner).row_block)
     report = {
         "D": a.D, "n_outer": a.n_outer, "n_inner": n_inner, "passes": a.passes, "method": a.method,
-        "chunk": a.chunk, "dtype": "float32", "applications": res.applications,
+        "test_kind": a.test_kind, "chunk": a.chunk, "dtype": "float32", "applications": res.applications,
         "seconds_total": t_seigh + t_qu, "seconds_per_stage": timings,
         "stage_fraction_of_measure": {k: v / timings["measure"] for k, v in timings.items()},
         "qr_algorithm": qr_msg, "ceilings": ceilings, "roofline": models,

@@ -59,9 +59,10 @@ from .backend import asnumpy, check_flag, check_float_dtype
 from .blocking import BlockPlan
 from .executor import PROCESSES, check_client, client_context, run_graph, run_task
 from .graph_keys import key_prefix
+from .projection import project_columns
 from .operators import AdjointOperator, aslinearoperator
 from .operators.base import not_real
-from .random import TestMatrix
+from .random import TestMatrix, TestMatrixColumns
 from .store import (
     RunStore, StoreMismatchError, check_verify, chunk_manifest, open_array, write_done_record, write_every_chunk,
 )
@@ -115,7 +116,7 @@ def _applied(op, test, j, j0, j1, check_finite, xp_name, dtype, name):
     :class:`NonFiniteMeasurementError` naming the chunk (``check_finite``).
     """
     xp = _xp_from_name(xp_name)
-    if isinstance(test, TestMatrix):
+    if _is_generated(test):
         X = test.block(slice(None), slice(j0, j1), xp=xp)
     elif _is_stored(test):  # a stored basis: read only these columns' chunks, in the
         X = xp.asarray(np.asfortranarray(test[:, j0:j1]))  # column-major layout test-matrix blocks have
@@ -144,11 +145,20 @@ def _chunk_note(exc, j, j0, j1, name, store_path):
             exc.add_note(note)
 
 
-def _measure_chunk(op, test, store_path, name, j, j0, j1, check_finite, xp_name, dtype):
-    """One task: measure columns ``[j0, j1)`` and write them, then record chunk ``j``."""
+def _projected(project, Y, j0, xp_name):
+    """``projectᵀ Y`` (float64, on the host) of the block ``Y`` of columns ``[j0, j0 + c)``."""
+    xp = _xp_from_name(xp_name)
+    return asnumpy(project_columns(project, xp.asarray(Y), j0, xp=xp))
+
+
+def _measure_chunk(op, test, store_path, name, j, j0, j1, check_finite, xp_name, dtype, project=None):
+    """One task: measure columns ``[j0, j1)`` and write them (or, with ``project``,
+    their projection ``projectᵀ Y``), then record chunk ``j``."""
     t0 = time.perf_counter()
     try:
         Y = _applied(op, test, j, j0, j1, check_finite, xp_name, dtype, name)
+        if project is not None:
+            Y = _projected(project, Y, j0, xp_name)
         # store_path: RunStore.path, a directory or a URL (a StoreURL carrying its storage_options)
         arr = write_every_chunk(open_array(store_path, name))
         arr[:, j0:j1] = Y
@@ -163,6 +173,11 @@ def _identity(x):
     return x
 
 
+def _is_generated(test) -> bool:
+    """A test matrix generated in the tasks: a :class:`TestMatrix` or some of its columns."""
+    return isinstance(test, (TestMatrix, TestMatrixColumns))
+
+
 def _is_stored(test) -> bool:
     import zarr
 
@@ -170,7 +185,7 @@ def _is_stored(test) -> bool:
 
 
 def _test_spec(test):
-    if isinstance(test, TestMatrix):
+    if _is_generated(test):
         return test.spec()
     if _is_stored(test):
         return {"stored_basis": test.path, "shape": list(test.shape), "dtype": test.dtype.name}
@@ -180,15 +195,18 @@ def _test_spec(test):
 
 
 def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, client=None,
-            progress=True, check_finite=True, xp=None, verify="size", check_operator=True, adjoint=False):
-    """Measure ``op @ test`` into ``store[name]`` (``op.H @ test`` for an adjoint ``op.H``).
+            progress=True, check_finite=True, xp=None, verify="size", check_operator=True, adjoint=False,
+            project=None):
+    """Measure ``op @ test`` into ``store[name]`` (``op.H @ test`` for an adjoint ``op.H``),
+    or only its projection ``projectᵀ (op @ test)``.
 
     Parameters
     ----------
     op : anything :func:`~sketchla.operators.aslinearoperator` accepts, of
         shape ``(D_out, D_in)``; ``A.H`` (:class:`~sketchla.operators.AdjointOperator`)
         measures ``A^* @ test`` and is recorded as the adjoint of ``A``.
-    test : :class:`~sketchla.random.TestMatrix` of shape ``(D_in, n)``; a
+    test : :class:`~sketchla.random.TestMatrix` of shape ``(D_in, n)`` (or
+        its columns ``M.columns(c0, c1)``); a
         stored basis (a 2-D float ``zarr.Array`` of that shape in a store the
         workers can read, e.g. an array of this run store: each task reads
         its columns, so store it in column chunks of ``chunk``); or a small
@@ -223,10 +241,19 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
         column) and refuse it with :class:`~sketchla.store.StoreMismatchError`
         otherwise. ``False`` when the caller has established that itself.
     adjoint : deprecated; ``measure(op, ..., adjoint=True)`` is ``measure(op.H, ...)``.
+    project : optional :class:`~sketchla.random.TestMatrix` ``L`` of shape
+        ``(D_out, m)`` and the test's dtype: each task stores ``Lᵀ (op @ test)``
+        for its columns (``m`` float64 numbers per column, drawn and multiplied
+        in the task by :func:`sketchla.projection.project_columns`,
+        bitwise independent of the chunking) instead of the ``D_out`` numbers
+        of the measurement itself — SEIGH's accumulated inner sketch (issue
+        18.4). Costs ``D_out · m`` numbers drawn and ``2 · D_out · m · chunk``
+        flops per task: cheap beside an expensive operator or with a wide ``chunk``.
 
     Returns
     -------
-    zarr.Array of shape ``(D_out, n)`` and the test matrix's dtype.
+    zarr.Array of shape ``(D_out, n)`` and the test matrix's dtype; with
+    ``project``, of shape ``(m, n)``, float64.
     """
     op = aslinearoperator(op)
     check_client(client)
@@ -241,7 +268,7 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
     if store.mode == "r":
         raise PermissionError(f"store {store.path!r} was opened read-only; cannot measure into it")
     check_name(name)
-    if isinstance(test, TestMatrix):
+    if _is_generated(test):
         dtype = test.dtype
     elif _is_stored(test):
         if test.ndim != 2:
@@ -276,25 +303,47 @@ def measure(op, test, store, name, *, chunk=None, row_block=None, plan=None, cli
     plan = BlockPlan(chunk=plan.chunk if chunk is None else chunk,
                      row_block=plan.row_block if row_block is None else row_block,
                      block_bytes=plan.block_bytes)
-    plan = plan.for_sketch(D_in, D_out, n, existing=store[name] if name in store else None)
+    existing = store[name] if name in store else None
+    out_shape = (D_out, n)
+    if project is not None:
+        m = _check_projection(project, D_out, dtype)
+        out_shape = (m, n)
+        if existing is not None and plan.chunk is None:  # a resumed projection keeps its chunking
+            plan = BlockPlan(chunk=int(existing.chunks[1]), row_block=plan.row_block, block_bytes=plan.block_bytes)
+        existing = None
+    plan = plan.for_sketch(D_in, D_out, n, existing=existing)
 
     base_shape = op.H.shape if is_adjoint else op.shape
     attrs = {"sketchla_measure": {"test": _test_spec(test), "adjoint": is_adjoint,
                                   "op_shape": [int(base_shape[0]), int(base_shape[1])]}}
     chunks = (plan.row_block, plan.chunk)
+    if project is not None:
+        attrs["sketchla_measure"]["project"] = project.spec()
+        chunks, dtype = (out_shape[0], plan.chunk), np.dtype(np.float64)
     if name in store:  # refuse a mismatching array or operator before touching the store (no lock taken)
-        store.array(name, (D_out, n), chunks, dtype, attrs=attrs)
+        store.array(name, out_shape, chunks, dtype, attrs=attrs)
         if check_operator:
-            verify_operator(op, test, store, name, client=client, xp=xp, verify=level)
+            verify_operator(op, test, store, name, client=client, xp=xp, verify=level, project=project)
     with store.lock():
         return _measure_locked(op, test, store, name, plan.chunk, chunks, client, progress, check_finite,
-                               xp, level, dtype, n, attrs)
+                               xp, level, dtype, n, attrs, out_shape, project)
+
+
+def _check_projection(project, D_out: int, dtype) -> int:
+    """``measure``'s ``project=``: a :class:`TestMatrix` with ``D_out`` rows and the test's dtype; returns ``m``."""
+    if not isinstance(project, TestMatrix):
+        raise TypeError(f"project must be a sketchla TestMatrix (D_out × m), got {type(project).__name__}")
+    if project.shape[0] != D_out or project.shape[1] < 1:
+        raise ValueError(f"project has shape {project.shape}; it needs {D_out} rows (the operator's "
+                         "output size) and at least one column")
+    if project.dtype != dtype:
+        raise ValueError(f"project has dtype {project.dtype.name}, the measurement {np.dtype(dtype).name}")
+    return int(project.shape[1])
 
 
 def _measure_locked(op, test, store, name, chunk, chunks, client, progress, check_finite, xp, level,
-                    dtype, n, attrs):
-    D_out = op.shape[0]
-    arr = store.array(name, (D_out, n), chunks, dtype, attrs=attrs)
+                    dtype, n, attrs, out_shape, project):
+    arr = store.array(name, out_shape, chunks, dtype, attrs=attrs)
     n_chunks = math.ceil(n / chunk)
     done = {int(k) for k in store.done_keys(name) if k.isdigit() and int(k) < n_chunks}
     for key, why in store.verify_done(name, {str(j) for j in done}, verify=level).items():
@@ -309,16 +358,16 @@ def _measure_locked(op, test, store, name, chunk, chunks, client, progress, chec
     logger.info("measure %r: %d of %d chunks to compute (%d columns each) into %s",
                 name, len(todo), n_chunks, chunk, store.path)
 
-    prefix = key_prefix(f"measure-{name}", op, test, store.path, chunks, check_finite, xp, dtype.name)
+    prefix = key_prefix(f"measure-{name}", op, test, store.path, chunks, check_finite, xp, dtype.name, project)
     op_key = f"{prefix}-op"
     dsk = {op_key: (_identity, op)}  # one key: the operator is shipped once per worker
     keys = []
     for j in todo:
         j0, j1 = j * chunk, min(n, (j + 1) * chunk)
-        tblock = test if isinstance(test, TestMatrix) or _is_stored(test) else np.ascontiguousarray(test[:, j0:j1])
+        tblock = test if _is_generated(test) or _is_stored(test) else np.ascontiguousarray(test[:, j0:j1])
         key = f"{prefix}-{j}"
         dsk[key] = (_measure_chunk, op_key, tblock, store.path, name, j, j0, j1,
-                    bool(check_finite), xp, dtype.name)
+                    bool(check_finite), xp, (test.dtype if project is not None else dtype).name, project)
         keys.append(key)
 
     t0 = time.perf_counter()
@@ -335,14 +384,15 @@ def _measure_locked(op, test, store, name, chunk, chunks, client, progress, chec
 OPERATOR_RTOL = {"float32": 1e-2, "float64": 1e-6}
 
 
-def _remeasured_difference(op, test, store_path, name, col, xp_name, dtype):
+def _remeasured_difference(op, test, store_path, name, col, xp_name, dtype, project=None):
     """One task: ``op`` applied to column ``col`` of ``test`` again (``test``: a
     :class:`TestMatrix` or that column itself), against that column of
     ``store[name]``, read one row chunk at a time. Returns
     ``(||y - y_stored||, ||y_stored||, ||y||)`` (float64)."""
     arr = open_array(store_path, name, mode="r")
     try:
-        y = _applied(op, test, None, col, col + 1, True, xp_name, dtype, name)[:, 0].astype(np.float64)
+        y = _applied(op, test, None, col, col + 1, True, xp_name, dtype, name)
+        y = (y if project is None else _projected(project, y, col, xp_name))[:, 0].astype(np.float64)
     except Exception as exc:
         if hasattr(exc, "add_note") and not isinstance(exc, NonFiniteMeasurementError):
             exc.add_note(f"sketchla.measure: while measuring column {col} of {name!r} again "
@@ -357,7 +407,7 @@ def _remeasured_difference(op, test, store_path, name, col, xp_name, dtype):
     return math.sqrt(diff), math.sqrt(ref), float(np.linalg.norm(y))
 
 
-def verify_operator(op, test, store, name, *, client=None, xp=None, verify="size"):
+def verify_operator(op, test, store, name, *, client=None, xp=None, verify="size", project=None):
     """Refuse ``op`` if it is not the operator whose measurement ``op @ test`` ``store[name]`` holds.
 
     The identity check of a run store (docs/ARCHITECTURE.md, "Operator
@@ -375,6 +425,9 @@ def verify_operator(op, test, store, name, *, client=None, xp=None, verify="size
     column (``D`` numbers, a row chunk at a time). Nothing is written.
     Stores made before this check existed are checked the same way.
 
+    A projected measurement (``project``, as given to :func:`measure`) is
+    compared after the same projection (``m`` numbers instead of ``D``).
+
     Returns the relative difference found, or ``None`` when ``store[name]``
     holds no intact recorded chunk (nothing measured can be mixed up).
     """
@@ -389,11 +442,12 @@ def verify_operator(op, test, store, name, *, client=None, xp=None, verify="size
     if not intact:
         return None
     col = intact[0] * chunk
-    dtype = np.dtype(arr.dtype)
-    column = test if isinstance(test, TestMatrix) else np.ascontiguousarray(test[:, col:col + 1])
+    dtype = np.dtype(arr.dtype) if project is None else project.dtype
+    column = test if _is_generated(test) else np.ascontiguousarray(test[:, col:col + 1])
     t0 = time.perf_counter()
     with client_context("threads" if client == PROCESSES else client) as c:
-        diff, ref, new = run_task(c, _remeasured_difference, op, column, store.path, name, col, xp, dtype.name)
+        diff, ref, new = run_task(c, _remeasured_difference, op, column, store.path, name, col, xp, dtype.name,
+                                  project)
     both64 = dtype == np.float64 and np.dtype(op.dtype) == np.float64
     rtol = OPERATOR_RTOL["float64" if both64 else "float32"]
     scale = max(ref, new)

@@ -258,6 +258,16 @@ class TestMatrixColumns:
         c0, c1 = _normalize_slice(cols, self.shape[1], "cols")
         return self.parent.block(rows, slice(self.start + c0, self.start + c1), xp=xp)
 
+    def spec(self) -> dict:
+        """JSON-able description: the parent's spec and the columns taken."""
+        return {**self.parent.spec(), "columns": [self.start, self.start + self.shape[1]]}
+
+    def __eq__(self, other):
+        return isinstance(other, TestMatrixColumns) and self.spec() == other.spec()
+
+    def __hash__(self):
+        return hash((hash(self.parent), self.start, self.shape[1]))
+
     def __dask_tokenize__(self):
         return ("sketchla.TestMatrixColumns", self.parent.__dask_tokenize__(), self.start, self.shape[1])
 

@@ -69,12 +69,14 @@ class _Pass:
         """Context adding the seconds of its block to ``timings[key]``."""
         return timed(self.timings, key)
 
-    def measure(self, op, test, name, plan):
-        """``op @ test`` into ``run[name]`` (:func:`sketchla.measure`; timed as ``measure``)."""
-        log.info("measuring %s (%d columns)", name, test.shape[1])
+    def measure(self, op, test, name, plan, project=None):
+        """``op @ test`` (or ``projectᵀ op @ test``) into ``run[name]`` (:func:`sketchla.measure`;
+        timed as ``measure``)."""
+        log.info("measuring %s (%d columns%s)", name, test.shape[1], ", projected" if project is not None else "")
         with self.timed("measure"):
             return measure(op, test, self.run, name, plan=plan, client=self.c_measure, progress=self.progress,
-                           verify=self.verify, check_operator=False)  # the run checked it (check_identity)
+                           verify=self.verify, check_operator=False,  # the run checked it (check_identity)
+                           project=project)
 
     def orth(self, measured, name, plan, previous=()):
         """Stage ``name``: ``orth(measured ⊥ previous)`` in the plan's column chunks (module docstring;

@@ -20,15 +20,18 @@ rank-``r`` part, and an a-posteriori error estimate is attached by default.
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
 
+from ..backend import asnumpy
 from ..blocking import BlockPlan
 from ..linalg import inner_products
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
 from ._core import seigh_core_cond
+from ._inner import check_inner_sketch, resolve_inner
 from ._passes import seigh_passes
 from ._run import check_certificates, run_and_certify
 from ._sizes import resolve_sizes
@@ -40,7 +43,8 @@ log = logging.getLogger(__name__)
 
 def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype="float32", chunk=None,
           *, rank=None, passes=0, method="krylov", n_probes=10, residuals=False, progress=True,
-          test_kind="gaussian", verify="size", gpu=False, storage_options=None, operator_id=None) -> SEIGHResult:
+          test_kind="gaussian", verify="size", gpu=False, storage_options=None, operator_id=None,
+          inner_sketch="auto") -> SEIGHResult:
     """Sketched eigendecomposition ``A ≈ (QU) Λ (QU)ᵀ`` of a symmetric ``D × D`` operator.
 
     Parameters
@@ -129,6 +133,17 @@ def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype
         records it and refuses another ``operator_id``; the caller's word is
         taken and nothing is applied (also the override where the check is
         wrong, e.g. for products not reproducible to its tolerance).
+    inner_sketch : single-pass runs: how the inner sketch ``Υᵀ Y`` is kept
+        (:mod:`._inner`). ``"store"``: all of ``Y`` (``D × n_I``) is stored;
+        ``"accumulate"``: only ``M_O`` (``D × n_O``) is stored, the inner-only
+        columns are projected by ``Υᵀ`` in their measurement tasks — the
+        store holds ``2·D·n_O`` numbers + ``O(n_I²)`` instead of
+        ``D·(n_I + n_O)``, at the cost of drawing ``Υ`` once per task (cheap
+        beside an expensive operator or a wide ``chunk``); ``"auto"``
+        (default): ``"accumulate"`` where ``Y`` and ``Q`` would not fit the
+        free disk, or where the projection costs ≤ 10 % of a task's operator
+        applications (timed on one column), else ``"store"``. Decided once
+        per run and recorded in the store.
 
     Returns
     -------
@@ -144,26 +159,40 @@ def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype
     if D != D_R:
         raise ValueError(f"seigh needs a square (symmetric) operator, got shape {op.shape}; use ssvd for rectangular operators")
     sizes = resolve_sizes(n_outer, n_inner, rank, passes, method, D)
+    check_inner_sketch(inner_sketch, sizes.passes)
     n_probes, residuals = check_certificates(n_probes, residuals)
     run, seed, dt = start_run("seigh", (D, D), sizes, seed, dtype, test_kind, verify, store, gpu, storage_options,
                               client=client, chunk=chunk, n_probes=n_probes, progress=progress,
                               operator_id=operator_id)
     first = "Y" if sizes.passes == 0 else "Y0"  # the run's first measurement: A Ω (Ω_O with passes)
     omega = TestMatrix((D, sizes.n_inner or sizes.n_outer), seed=seed, name="omega", kind=test_kind, dtype=dt)
-    return run_and_certify(run, SEIGHResult, op, (_single_pass, _multi_pass), sizes,
+    single_pass = functools.partial(_single_pass, inner_sketch=inner_sketch)
+    return run_and_certify(run, SEIGHResult, op, (single_pass, _multi_pass), sizes,
                            identity=[(op, omega, first)], seed=seed, test_kind=test_kind, dtype=dt, chunk=chunk,
                            client=client, n_probes=n_probes, residuals=residuals, progress=progress, verify=verify,
                            gpu=gpu, operator_id=operator_id)
 
 
-def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx):
-    """Paper Alg. 2 (module docstring): measure, QR, thin products, core; saves stage ``core``."""
+def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, inner_sketch="auto"):
+    """Paper Alg. 2 (module docstring): measure, QR, thin products, core; saves stage ``core``.
+
+    ``inner_sketch`` (:mod:`._inner`): ``"store"`` measures ``Y`` (``D × n_I``);
+    ``"accumulate"`` measures ``M_O`` as ``Y`` (``D × n_O``) and ``Υᵀ A Ω_I``
+    as ``UY`` (``n_I × (n_I − n_O)``).
+    """
     run, D, n_outer, n_inner = ctx.run, op.shape[0], sizes.n_outer, sizes.n_inner
     omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
     upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
     plan = sketch_plan(run, "Y", BlockPlan(chunk=chunk), D, D, n_inner)
-    # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
-    Y = ctx.measure(op, omega, "Y", plan)
+    mode = resolve_inner(run, inner_sketch, op, omega, upsilon, plan.chunk, ctx.c_measure, dt.itemsize)
+    if mode == "store":
+        # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
+        Y = ctx.measure(op, omega, "Y", plan)
+        left_Y = None
+    else:
+        # the same n_I applications: M_O = A Ω_O stored, Υᵀ A Ω_I accumulated as measured
+        Y = ctx.measure(op, omega.columns(0, n_outer), "Y", plan)
+        left_Y = ctx.measure(op, omega.columns(n_outer, n_inner), "UY", plan, project=upsilon)
 
     # line 3: Q = qr(M_O), streamed into the store
     with ctx.timed("qr"):
@@ -175,6 +204,8 @@ def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx):
         # thin products M_I = Υᵀ Y, ΥᵀQ, ΩᵀQ in one pass over Y and Q, each block of Υ, Ω drawn once
         M_I, ups_Q, omega_Q = inner_products([upsilon, omega], [Y, Q], [(0, 0), (0, 1), (1, 1)],
                                              client=ctx.c_linalg, block_rows=br, gpu=ctx.gpu)
+        if left_Y is not None:  # M_I = [Υᵀ M_O, Υᵀ A Ω_I]
+            M_I = np.hstack([asnumpy(M_I), np.asarray(left_Y[...])])
 
     # lines 4-8: pseudoinverses by least squares, symmetric core, eigh
     with ctx.timed("core_solve"):

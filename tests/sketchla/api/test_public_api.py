@@ -21,7 +21,7 @@ PUBLIC = ["LinearOperator", "RecipeOperator", "clear_recipe_cache", "aslinearope
 LAYERS = [
     {"decompositions"},
     {"measurement", "linalg"},
-    {"store"},
+    {"store", "projection"},
     {"operators", "random", "graph_keys", "grassmann"},
     {"executor", "blocking", "backend", "_version"},
 ]
