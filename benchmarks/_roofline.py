@@ -178,12 +178,13 @@ def model(c: dict, *, read: float = 0, write: float = 0, flops32: float = 0, flo
 
 # --------------------------------------------------------------------------- what the QR methods move
 def qr_flops_bytes(method: str, D: int, n: int, itemsize: int, block_rows: int, *, passes: int | None = None,
-                   final32: bool = False) -> dict:
+                   final32: bool = False, product_solve: bool = False) -> dict:
     """Bytes and flops of ``sketchla.tsqr`` on a D×n A (``model`` keywords), per the code:
 
     * ``"cholesky"`` with ``passes`` passes over A (k = passes − 2 chained factors): Gram
       passes j = 0..k each a float64 ``syrk`` (Dn²) and j solves (Dn² each), the final pass
-      k + 1 solves (float32 when ``final32``, the 2-pass fast case); A read ``passes`` times,
+      k + 1 solves (float32 when ``final32``, the 2-pass fast case; one with ``product_solve``,
+      a solve by the product of the factors); A read ``passes`` times,
       Q written once;
     * ``"householder"``: per block ``geqrf`` + ``orgqr`` (2mn² − 2n³/3 each) and one GEMM
       (2mn²) in A's dtype; A read once, Q written, read back and written again;
@@ -196,7 +197,7 @@ def qr_flops_bytes(method: str, D: int, n: int, itemsize: int, block_rows: int, 
     if method == "cholesky":
         k = passes - 2
         dn2 = float(D) * n * n
-        solves = sum(range(k + 1)) + (k + 1)
+        solves = sum(range(k + 1)) + (1 if product_solve else k + 1)
         f64 = (k + 1) * dn2 + solves * dn2
         f32 = 0.0
         if final32:
@@ -230,10 +231,11 @@ def tsqr_log() -> list:
 
 
 def qr_algorithm(message: str):
-    """``(method, passes over A, final solve in float32)`` from tsqr's closing log message."""
+    """``(method, passes over A, final solve in float32, one solve by the product)`` from tsqr's
+    closing log message."""
     import re
 
     m = re.search(r"Cholesky QR in (\d+) passes over A \(final solve in (float\d+)", message or "")
     if m:
-        return "cholesky", int(m.group(1)), m.group(2) == "float32"
-    return "householder", 1, False
+        return "cholesky", int(m.group(1)), m.group(2) == "float32", "one solve by the product" in message
+    return "householder", 1, False, False

@@ -54,6 +54,8 @@ def main(argv=None) -> int:
     p.add_argument("--method", default="krylov", choices=("krylov", "subspace"), help="basis of a multi-pass run")
     p.add_argument("--test-kind", default="gaussian", choices=("gaussian", "signs"),
                    help="kind of Ω and Υ (signs: the cheapest to draw, for cheap operators)")
+    p.add_argument("--inner-sketch", default="auto", choices=("auto", "store", "accumulate"),
+                   help="single pass: store Y's inner-only columns, or accumulate Υᵀ A Ω_I as measured (issue 18.4)")
     p.add_argument("--store", default=None, help="run store path (default: a temp dir, removed afterwards)")
     p.add_argument("--quick", action="store_true", help="D=200k, n_O=64, n_I=128")
     p.add_argument("--ignore-disk", action="store_true", help="start even if the disk looks too small")
@@ -72,6 +74,8 @@ def main(argv=None) -> int:
         store = os.path.join(tmp, "run.zarr")
     # Y (D × n_I), Q and the eigenvectors (D × n_O each), float32; with passes Y_0..Y_q, V_0..V_{q-1}, Q, Q·U
     need = 4 * a.D * (a.n_inner + 2 * a.n_outer if not a.passes else (2 * a.passes + 3) * a.n_outer)
+    if not a.passes and a.inner_sketch == "accumulate":  # Y_O, Q and the eigenvectors (+ UY, n_I² numbers)
+        need = 4 * a.D * 3 * a.n_outer
     parent = Path(store).resolve().parent
     while not parent.exists():
         parent = parent.parent
@@ -92,8 +96,20 @@ def main(argv=None) -> int:
 def _stage_models(c, a, qr_msg: str, block_rows: int) -> dict:
     """Roofline time of each stage, from the bytes, flops and numbers drawn the code moves."""
     D, nO, nI, f, kind = a.D, a.n_outer, a.n_inner, 4, a.test_kind
-    method, passes, final32 = _roofline.qr_algorithm(qr_msg)
-    qr = _roofline.qr_flops_bytes(method, D, nO, f, block_rows, passes=passes, final32=final32)
+    method, passes, final32, product = _roofline.qr_algorithm(qr_msg)
+    qr = _roofline.qr_flops_bytes(method, D, nO, f, block_rows, passes=passes, final32=final32,
+                                  product_solve=product)
+    if a.inner_mode == "accumulate":  # Y_O written; each inner task draws Υ and multiplies it (16-column groups)
+        tasks = -(-(nI - nO) // a.chunk)
+        group = 16 * -(-a.chunk // 16)
+        return {
+            "measure": _roofline.model(c, write=D * nO * f, drawn=D * nI + tasks * D * nI, kind=kind,
+                                       flops32=2.0 * D * nI * group * tasks),
+            "qr": _roofline.model(c, **qr),
+            "thin_products": _roofline.model(c, read=D * 2 * nO * f, flops32=2.0 * D * nI * 3 * nO,
+                                             drawn=2 * D * nI, kind=kind),
+            "Q@U": _roofline.model(c, read=D * nO * f, write=D * nO * f, flops32=2.0 * D * nO * nO),
+        }
     return {
         "measure": _roofline.model(c, write=D * nI * f, drawn=D * nI, kind=kind),
         "qr": _roofline.model(c, **qr),
@@ -101,6 +117,30 @@ def _stage_models(c, a, qr_msg: str, block_rows: int) -> dict:
                                          drawn=2 * D * nI, kind=kind),
         "Q@U": _roofline.model(c, read=D * nO * f, write=D * nO * f, flops32=2.0 * D * nO * nO),
     }
+
+
+def _array_bytes(store: str) -> dict:
+    """Bytes on disk of each array of the run store (its files, metadata and records aside)."""
+    out = {}
+    for name in sorted(os.listdir(store)):
+        path = os.path.join(store, name)
+        if os.path.isdir(path) and not name.startswith("_"):
+            out[name] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+    return out
+
+
+def _footprint(res, a) -> dict:
+    """The run store on disk after SEIGH (before the eigenvectors are written) against issue 18.4's
+    formula: sketch ≤ D·n_O·itemsize + O(n_I²); Q (the result's basis) is D·n_O·itemsize more."""
+    store = str(res.store.path).removeprefix("file://")
+    arrays = _array_bytes(store)
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(store) for f in fs)
+    mode = (res.store.get_stage("inner_sketch") or {}).get("mode") if not a.passes else None
+    sketch = arrays.get("Y", 0) + arrays.get("UY", 0)
+    formula = a.D * a.n_outer * 4 + a.n_inner ** 2 * 8
+    return {"inner_sketch": mode, "store_bytes": total, "array_bytes": arrays, "sketch_bytes": sketch,
+            "formula_sketch_bytes": formula, "sketch_over_formula": sketch / formula,
+            "formula_with_Q_bytes": formula + a.D * a.n_outer * 4}
 
 
 def _run(a, store) -> int:
@@ -114,9 +154,12 @@ def _run(a, store) -> int:
     print(f"SEIGH D={a.D:,} n_O={a.n_outer} n_I={n_inner} passes={a.passes} chunk={a.chunk} store={store}", flush=True)
     t0 = time.perf_counter()
     res = sk.seigh(op, a.n_outer, n_inner, seed=0, store=store, client=False, dtype="float32", chunk=a.chunk,
-                   passes=a.passes, method=a.method, test_kind=a.test_kind)
+                   passes=a.passes, method=a.method, test_kind=a.test_kind,
+                   **({} if a.passes else {"inner_sketch": a.inner_sketch}))
     t_seigh = time.perf_counter() - t0
     rss_after_seigh = _peak_rss_gb()
+    footprint = _footprint(res, a)
+    a.inner_mode = footprint.get("inner_sketch")
     t0 = time.perf_counter()
     V = res.write_eigenvectors()
     t_qu = time.perf_counter() - t0
@@ -133,7 +176,7 @@ def _run(a, store) -> int:
     timings = res.timings
     timings["Q@U"] = t_qu
     peak = _peak_rss_gb()
-    sketch_gb = a.D * (n_inner or (a.passes + 1) * a.n_outer) * 4 / 1e9
+    sketch_gb = (footprint["sketch_bytes"] if not a.passes else a.D * (a.passes + 1) * a.n_outer * 4) / 1e9
     qr_msg = next((m for m in reversed(qr_log) if m.startswith("tsqr: ")), "")
     # the roofline models the single-pass stages; a multi-pass run reports its timings only
     models = {} if a.passes else _stage_models(ceilings, a, qr_msg,
@@ -145,7 +188,7 @@ def _run(a, store) -> int:
         "stage_fraction_of_measure": {k: v / timings["measure"] for k, v in timings.items()},
         "qr_algorithm": qr_msg, "ceilings": ceilings, "roofline": models,
         "seconds_over_model": {k: timings[k] / m["seconds"] for k, m in models.items() if k in timings},
-        "peak_rss_gb": peak, "peak_rss_gb_seigh": rss_after_seigh,
+        "peak_rss_gb": peak, "peak_rss_gb_seigh": rss_after_seigh, "footprint": footprint,
         "sketch_on_disk_gb": sketch_gb, "in_memory_sketch_gb_avoided": sketch_gb,
         "top_eigenvalue_rel_err": rel_err.tolist(), "max_rel_err_top": float(rel_err.max()),
         f"overlap_top{a.top}": ovl, "cpu_count": os.cpu_count(),
@@ -160,6 +203,10 @@ def _run(a, store) -> int:
         mod = f"{m['seconds']:>10.1f}{v / m['seconds']:>9.2f}" if m else f"{'':>10}{'':>9}"
         print(f"{k:<16}{v:>10.1f}{v / timings['measure']:>12.3f}{mod}   {terms}")
     print("(measure's model leaves the operator out: Y written and Ω drawn only)")
+    f = footprint
+    print(f"\nstore after SEIGH ({f['inner_sketch'] or 'passes'}): {f['store_bytes'] / 1e9:.2f} GB; sketch (Y + UY) "
+          f"{f['sketch_bytes'] / 1e9:.2f} GB = {f['sketch_over_formula']:.3f}× D·n_O·4 + 8·n_I² "
+          f"({f['formula_sketch_bytes'] / 1e9:.2f} GB); with Q the formula is {f['formula_with_Q_bytes'] / 1e9:.2f} GB")
     print(f"\npeak RSS {peak:.2f} GiB (sketch on disk {sketch_gb:.1f} GB); "
           f"top-{a.top} max rel. eigenvalue error {rel_err.max():.2e}; top-{a.top} eigenspace overlap {ovl:.6f}")
     write_report(a.out, report)

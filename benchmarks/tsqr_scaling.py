@@ -193,9 +193,10 @@ def _model(r, ceilings, n, block_rows):
     import _roofline
 
     if r["method"] == "sketchla":
-        method, passes, final32 = _roofline.qr_algorithm(r.get("log", ""))
+        method, passes, final32, product = _roofline.qr_algorithm(r.get("log", ""))
         r["algorithm"], r["passes_over_A"] = method, passes
-        fb = _roofline.qr_flops_bytes(method, r["D"], n, 4, block_rows, passes=passes, final32=final32)
+        fb = _roofline.qr_flops_bytes(method, r["D"], n, 4, block_rows, passes=passes, final32=final32,
+                                      product_solve=product)
     else:
         r["passes_over_A"] = 1 if r["method"] == "dask" else 0
         fb = _roofline.qr_flops_bytes(r["method"], r["D"], n, 4, block_rows)

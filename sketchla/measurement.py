@@ -425,8 +425,9 @@ def verify_operator(op, test, store, name, *, client=None, xp=None, verify="size
     column (``D`` numbers, a row chunk at a time). Nothing is written.
     Stores made before this check existed are checked the same way.
 
-    A projected measurement (``project``, as given to :func:`measure`) is
-    compared after the same projection (``m`` numbers instead of ``D``).
+    A projected measurement (``project``, as given to :func:`measure`; by
+    default the one its array's attributes name) is compared after the same
+    projection (``m`` numbers instead of ``D``).
 
     Returns the relative difference found, or ``None`` when ``store[name]``
     holds no intact recorded chunk (nothing measured can be mixed up).
@@ -442,6 +443,11 @@ def verify_operator(op, test, store, name, *, client=None, xp=None, verify="size
     if not intact:
         return None
     col = intact[0] * chunk
+    if project is None:  # a projected measurement names its projection (measure's project=)
+        spec = dict(arr.attrs.get("sketchla_measure", {}).get("project") or {})
+        if spec:
+            project = TestMatrix(spec["shape"], seed=spec["seed"], name=spec["name"], kind=spec["kind"],
+                                 dtype=spec["dtype"])
     dtype = np.dtype(arr.dtype) if project is None else project.dtype
     column = test if _is_generated(test) else np.ascontiguousarray(test[:, col:col + 1])
     t0 = time.perf_counter()

@@ -43,6 +43,8 @@ import logging
 import shutil
 import time
 
+import numpy as np
+
 from ..executor import run_task
 from ..projection import projection_cost
 from ..store import StoreMismatchError
@@ -59,13 +61,23 @@ AUTO_MIN_BYTES = 2**30
 STAGE = "inner_sketch"
 
 
-def check_inner_sketch(inner_sketch, passes: int) -> str:
-    """``inner_sketch=`` of ``seigh``: one of :data:`MODES`; multi-pass runs have no inner sketch."""
+def check_inner_sketch(inner_sketch, passes: int, overwrite_sketch=False) -> str:
+    """``inner_sketch=`` and ``overwrite_sketch=`` of ``seigh``: a mode of :data:`MODES` (multi-pass
+    runs have no inner sketch); ``overwrite_sketch=True`` implies ``"accumulate"`` (returned)."""
     if inner_sketch not in MODES:
         raise ValueError(f"inner_sketch={inner_sketch!r} must be one of {MODES}")
-    if passes and inner_sketch != "auto":
-        raise ValueError(f"inner_sketch={inner_sketch!r} applies to single-pass runs; passes={passes} "
-                         "keeps no inner sketch (leave inner_sketch='auto')")
+    if not isinstance(overwrite_sketch, (bool, np.bool_)):
+        raise TypeError(f"overwrite_sketch must be True or False, got {overwrite_sketch!r}")
+    if passes and (inner_sketch != "auto" or overwrite_sketch):
+        what = f"inner_sketch={inner_sketch!r}" if inner_sketch != "auto" else "overwrite_sketch=True"
+        raise ValueError(f"{what} applies to single-pass runs; passes={passes} keeps no inner sketch "
+                         "(leave inner_sketch='auto', overwrite_sketch=False)")
+    if overwrite_sketch:
+        if inner_sketch == "store":
+            raise ValueError("overwrite_sketch=True keeps the inner sketch accumulated (the projected UY is "
+                             "what identifies the operator once M_O is gone): use inner_sketch='accumulate' "
+                             "or 'auto'")
+        return "accumulate"
     return inner_sketch
 
 

@@ -31,6 +31,7 @@ from ..linalg import matmul, tsqr
 from ..measurement import verify_operator
 from ..random import check_kind, check_seed
 from ..store import RunStore, StoreMismatchError, check_verify, open_temporary
+from ..store.fastread import read_region
 from ..store.lock import refuse_if_held
 from ._checks import check_n_probes, check_operator_id
 
@@ -154,7 +155,8 @@ def sketch_plan(run: RunStore, name: str, plan: BlockPlan, D_in: int, D_out: int
 class _Columns:
     """Columns ``[c0, c1)`` of a Zarr array as a read-only array-like for
     :func:`dask.array.from_array`: a block read decodes only the Zarr chunks
-    of those columns, and nothing is sliced (copied) after the read."""
+    of those columns (:func:`sketchla.store.fastread.read_region`), and nothing
+    is sliced (copied) after the read."""
 
     def __init__(self, array, c0: int, c1: int):
         self.array, self.c0, self.c1 = array, int(c0), int(c1)
@@ -165,7 +167,7 @@ class _Columns:
     def __getitem__(self, key):
         r, c = key
         start, stop, _ = c.indices(self.shape[1])
-        return self.array[r, self.c0 + start:self.c0 + stop]
+        return read_region(self.array, r, slice(self.c0 + start, self.c0 + stop))
 
 
 def sketch_rows(measured, row_block: int, cols: slice | None = None) -> da.Array:
@@ -176,7 +178,7 @@ def sketch_rows(measured, row_block: int, cols: slice | None = None) -> da.Array
     c0, c1, step = (cols or slice(None)).indices(measured.shape[1])
     if step != 1:
         raise ValueError(f"cols={cols} must be a contiguous slice")
-    view = measured if cols is None else _Columns(measured, c0, max(c0, c1))
+    view = _Columns(measured, c0, max(c0, c1))  # read from the chunk files (store.fastread)
     return da.from_array(view, chunks=(row_block, view.shape[1]), asarray=False, inline_array=True,
                          name=f"sketch-rows-{token(measured, c0, max(c0, c1), row_block)}")
 

@@ -32,10 +32,11 @@ from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
 from ._core import seigh_core_cond
 from ._inner import check_inner_sketch, resolve_inner
+from ._replace import orthonormalize_replacing, started as replacement_started
 from ._passes import seigh_passes
 from ._run import check_certificates, run_and_certify
 from ._sizes import resolve_sizes
-from ._stages import orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
+from ._stages import load_small, orthonormalize, save_small, sketch_plan, sketch_rows, start_run, store_product
 from .results import SEIGHResult
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype="float32", chunk=None,
           *, rank=None, passes=0, method="krylov", n_probes=10, residuals=False, progress=True,
           test_kind="gaussian", verify="size", gpu=False, storage_options=None, operator_id=None,
-          inner_sketch="auto") -> SEIGHResult:
+          inner_sketch="auto", overwrite_sketch=False) -> SEIGHResult:
     """Sketched eigendecomposition ``A ≈ (QU) Λ (QU)ᵀ`` of a symmetric ``D × D`` operator.
 
     Parameters
@@ -144,6 +145,15 @@ def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype
         free disk, or where the projection costs ≤ 10 % of a task's operator
         applications (timed on one column), else ``"store"``. Decided once
         per run and recorded in the store.
+    overwrite_sketch : single-pass runs: ``True`` lets ``Q`` replace the outer
+        sketch ``M_O`` in the store, band by band as it is written
+        (:mod:`._replace`; resumable), so the store never holds much more
+        than ``D·n_O`` numbers + ``O(n_I²)`` (with the accumulated inner
+        sketch, which it implies: ``inner_sketch`` must be ``"auto"`` or
+        ``"accumulate"``). Costs one more read of ``M_O`` (``Υᵀ M_O`` is
+        formed before it goes); ``M_O`` is gone afterwards. Needs Cholesky
+        QR (falls back to a separate ``Q`` where ``M_O`` is numerically rank
+        deficient); runs its QR on the host.
 
     Returns
     -------
@@ -159,26 +169,37 @@ def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype
     if D != D_R:
         raise ValueError(f"seigh needs a square (symmetric) operator, got shape {op.shape}; use ssvd for rectangular operators")
     sizes = resolve_sizes(n_outer, n_inner, rank, passes, method, D)
-    check_inner_sketch(inner_sketch, sizes.passes)
+    inner_sketch = check_inner_sketch(inner_sketch, sizes.passes, overwrite_sketch)
     n_probes, residuals = check_certificates(n_probes, residuals)
     run, seed, dt = start_run("seigh", (D, D), sizes, seed, dtype, test_kind, verify, store, gpu, storage_options,
                               client=client, chunk=chunk, n_probes=n_probes, progress=progress,
                               operator_id=operator_id)
     first = "Y" if sizes.passes == 0 else "Y0"  # the run's first measurement: A Ω (Ω_O with passes)
     omega = TestMatrix((D, sizes.n_inner or sizes.n_outer), seed=seed, name="omega", kind=test_kind, dtype=dt)
-    single_pass = functools.partial(_single_pass, inner_sketch=inner_sketch)
+    single_pass = functools.partial(_single_pass, inner_sketch=inner_sketch, overwrite_sketch=bool(overwrite_sketch))
     return run_and_certify(run, SEIGHResult, op, (single_pass, _multi_pass), sizes,
-                           identity=[(op, omega, first)], seed=seed, test_kind=test_kind, dtype=dt, chunk=chunk,
+                           identity=_identity_checks(op, omega, first, sizes), seed=seed, test_kind=test_kind, dtype=dt, chunk=chunk,
                            client=client, n_probes=n_probes, residuals=residuals, progress=progress, verify=verify,
                            gpu=gpu, operator_id=operator_id)
 
 
-def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, inner_sketch="auto"):
+def _identity_checks(op, omega, first, sizes):
+    """The measurements the operator is checked against on reopening, in order: the first
+    measurement; for a single pass also the projected ``UY`` (all that remains of the
+    measurements once ``Q`` replaced ``M_O``)."""
+    checks = [(op, omega, first)]
+    if sizes.passes == 0 and sizes.n_inner > sizes.n_outer:
+        checks.append((op, omega.columns(sizes.n_outer, sizes.n_inner), "UY"))
+    return checks
+
+
+def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, inner_sketch="auto", overwrite_sketch=False):
     """Paper Alg. 2 (module docstring): measure, QR, thin products, core; saves stage ``core``.
 
     ``inner_sketch`` (:mod:`._inner`): ``"store"`` measures ``Y`` (``D × n_I``);
     ``"accumulate"`` measures ``M_O`` as ``Y`` (``D × n_O``) and ``Υᵀ A Ω_I``
-    as ``UY`` (``n_I × (n_I − n_O)``).
+    as ``UY`` (``n_I × (n_I − n_O)``). ``overwrite_sketch``: ``Q`` replaces
+    ``Y`` (:mod:`._replace`), after ``Υᵀ M_O`` is saved.
     """
     run, D, n_outer, n_inner = ctx.run, op.shape[0], sizes.n_outer, sizes.n_inner
     omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
@@ -191,8 +212,11 @@ def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, inner_sketch="auto"
         left_Y = None
     else:
         # the same n_I applications: M_O = A Ω_O stored, Υᵀ A Ω_I accumulated as measured
-        Y = ctx.measure(op, omega.columns(0, n_outer), "Y", plan)
+        replaced = overwrite_sketch and replacement_started(run)
+        Y = None if replaced else ctx.measure(op, omega.columns(0, n_outer), "Y", plan)
         left_Y = ctx.measure(op, omega.columns(n_outer, n_inner), "UY", plan, project=upsilon)
+        if overwrite_sketch:
+            return _replacing_rest(run, upsilon, omega, Y, left_Y, n_outer, plan, ctx)
 
     # line 3: Q = qr(M_O), streamed into the store
     with ctx.timed("qr"):
@@ -207,11 +231,39 @@ def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, inner_sketch="auto"
         if left_Y is not None:  # M_I = [Υᵀ M_O, Υᵀ A Ω_I]
             M_I = np.hstack([asnumpy(M_I), np.asarray(left_Y[...])])
 
-    # lines 4-8: pseudoinverses by least squares, symmetric core, eigh
+    _core(run, M_I, ups_Q, omega_Q, ctx)
+
+
+def _core(run, M_I, ups_Q, omega_Q, ctx):
+    """Alg. 2 lines 4-8: pseudoinverses by least squares, symmetric core, eigh; saves stage ``core``."""
     with ctx.timed("core_solve"):
         lam, U, conds = seigh_core_cond(M_I, ups_Q, omega_Q)
     save_small(run, "core", {"eigenvalues": lam, "core_U": U}, depends=["Q"],
                info={"core_condition": [float(c) for c in conds]})
+
+
+def _replacing_rest(run, upsilon, omega, Y, left_Y, n_outer, plan, ctx):
+    """``overwrite_sketch``: ``Υᵀ M_O`` saved (stage ``ups_M_O``), ``Q`` written over ``Y``
+    (:mod:`._replace`), then ``ΥᵀQ``, ``ΩᵀQ`` and the core."""
+    D = int(omega.shape[0])
+    _, br = plan.thin_blocking(D, TILE_ROWS)
+    with ctx.timed("thin_products"):
+        if run.get_stage("ups_M_O") is None:
+            (ups_M,) = inner_products([upsilon], [Y], client=ctx.c_linalg, block_rows=br)
+            save_small(run, "ups_M_O", {"ups_M_O": asnumpy(ups_M)})
+        (ups_M,) = load_small(run, ["ups_M_O"])
+    with ctx.timed("qr"):
+        try:
+            Q = orthonormalize_replacing(run, "Y", n_outer, "Q", plan.row_block, client=ctx.c_linalg,
+                                         verify=ctx.verify)
+        except ValueError as exc:  # Cholesky QR refused M_O before anything was deleted: Q of its own
+            log.warning("overwrite_sketch: %s; Q is written next to the sketch instead", exc)
+            Q = orthonormalize(run, sketch_rows(Y, plan.row_block), "Q", plan, client=ctx.c_linalg,
+                               verify=ctx.verify, gpu=ctx.gpu)
+    with ctx.timed("thin_products"):
+        ups_Q, omega_Q = inner_products([upsilon, omega], [Q], [(0, 0), (1, 0)], client=ctx.c_linalg,
+                                        block_rows=br, gpu=ctx.gpu)
+    _core(run, np.hstack([ups_M, np.asarray(left_Y[...])]), ups_Q, omega_Q, ctx)
 
 
 def _multi_pass(op, sizes, seed, test_kind, dt, chunk, ctx):

@@ -7,15 +7,18 @@
 * :func:`inner_products` — several ``L_jᵀ R_k`` in one pass, generated left factors
   (test matrices) drawn block by block.
 * :func:`matmul` — ``Q @ U`` for tall Q and a small in-memory U, streamed to Zarr.
+* :func:`cholesky_factor` — the Gram passes of Cholesky QR alone; the caller
+  writes each block of Q (over A's storage, for SEIGH's ``overwrite_sketch``).
 
 All stream row blocks of ``block_rows`` rows (the ``row_block`` of a
 :class:`~sketchla.blocking.BlockPlan`; default from its byte budget), so a
 worker never holds more than O(block_rows·n + n²) numbers, and run on the
 active Dask scheduler or the ``client`` given (:func:`sketchla.executor.compute`).
 """
-from ._cholqr import NotReproducibleError
+from ._cholqr import CholeskyFactor, NotReproducibleError
 from .lstsq import lstsq
 from .products import inner, inner_products, matmul
-from .tsqr import tsqr
+from .tsqr import cholesky_factor, tsqr
 
-__all__ = ["tsqr", "lstsq", "inner", "inner_products", "matmul", "NotReproducibleError"]
+__all__ = ["tsqr", "lstsq", "inner", "inner_products", "matmul", "NotReproducibleError", "cholesky_factor",
+           "CholeskyFactor"]

@@ -38,6 +38,7 @@ from ..blocking import BlockPlan, check_count
 from ..executor import active_client
 from ..graph_keys import token
 from ..store import write_every_chunk
+from ..store.fastread import read_region
 from ..store.outputs import url_output
 from ._kernels import max_abs, reorder
 
@@ -105,7 +106,8 @@ class _ZarrSlice:
         if self.gpu:
             block = read_rows_to_gpu(self.array, self.start, self.stop)
         else:
-            block = self.array[self.start:self.stop]
+            block = self.array[self.start:self.stop] if self.vector else read_region(
+                self.array, slice(self.start, self.stop), slice(None))
         if self.vector:
             block = block.reshape(-1, 1)
         return block

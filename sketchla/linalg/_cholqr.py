@@ -24,7 +24,11 @@ Comput.* 37(3), C307–C330). Each pass reads every row block of A once:
   another Gram pass follows (one plain step from κ₂ ≤ ``GRAM_COND`` leaves
   κ₂ ≈ 1 + O(u κ₂²): CholeskyQR2).
 * **Final pass**: ``Q_i = Z_i R_k⁻¹``, written to ``out`` or lazy.
-  ``R = R_k ⋯ R_1 R_0 · 2^e``.
+  ``R = R_k ⋯ R_1 R_0 · 2^e``. For float32 data whose ``R`` has κ₂ ≤
+  :data:`PRODUCT_COND`, instead one float64 solve ``Q_i = (2^-e A_i) R⁻¹``
+  (a chain's solves cost as much as a Gram each: this saves one per chain
+  factor; Q moves by ≲ u₆₄·κ₂(R) ≤ 1e-8 from the chain's, far inside the
+  float32 target).
 
 Passes over A: 2 for a well-conditioned A (κ₂ ≤ 1e4 with float32 data, ≤ 10
 with float64 data), 3 up to κ₂ ≈ ``GRAM_COND`` = 1e6, 4 up to κ₂ ≈ 1e13 (a
@@ -85,6 +89,10 @@ FAST_COND = 10.0
 #: κ₂ of the last factor up to which the final solve in float64 meets the target, by the
 #: data's itemsize (float32: ‖QᵀQ − I‖ ≤ 1e-6, measured ≤ 3e-9; float64: ≤ 1e-13, measured 4e-15)
 FINAL_COND64 = {4: 1e4, 8: 10.0}
+#: κ₂ of ``R_k ⋯ R_0`` up to which a float32 A's final pass solves by that product once (in
+#: float64) instead of recomputing the chain: Q then differs from the chain's by ≲ u₆₄·κ₂ ≤ 1e-8,
+#: far inside float32's target, and the final pass needs no bit-identical Z (no checksum)
+PRODUCT_COND = 1e8
 #: the first shift is SHIFT · u₆₄ · ‖G‖_F; multiplied by 10 per failed Cholesky
 SHIFT = 1.0
 _SHIFT_TRIES = 10
@@ -232,22 +240,54 @@ def _gram_pass(refs, bounds, chain, j, prefix, check, client):
     return G, e, (sums or None)
 
 
-def cholesky_tsqr(src, out, bounds, prefix, out_dtype, check_finite, gpu, client, *, auto: bool):
-    """Cholesky QR of the :class:`._blocks._Source` ``src`` cut into ``bounds`` (module docstring).
+@dataclasses.dataclass(frozen=True)
+class CholeskyFactor:
+    """The Gram passes' result: what the final pass applies to each row block.
 
-    Returns ``(Q, (R, e), info)`` — ``out`` written or a lazy Dask Q, R as a
-    pair ``R · 2^e`` (float64, diag > 0), and ``info``: the number of
-    ``passes`` over A, the dtype of the ``final`` solve, whether a step was
-    ``shifted`` — or,
-    with ``auto``, ``None`` where Householder TSQR should be used instead:
-    after Gram pass 0 if A is not clearly well conditioned (plain factor with
-    κ₂ ≤ ``GRAM_COND``), if a chain would be needed for a lazy Q (its blocks
-    could be computed later elsewhere), or if pass 1 did not finish it.
-    ``NotReproducibleError`` propagates from the final pass of a written Q.
-    Without ``auto``, a numerically rank-deficient A raises ``ValueError``.
+    ``chain``: the solves that recompute each block's Z (with the scaling
+    ``2^-e``); ``r_last``: the factor Z is solved by last; ``sums``: each
+    block's checksum of Z from the pass that factorised it (``None`` without
+    a chain); ``r``: ``R = R_k ⋯ R_0`` (float64) with ``e``; ``info`` as
+    :func:`cholesky_tsqr` reports it. :meth:`q_block` is the final pass of one block.
+    """
+
+    chain: _Chain
+    r_last: np.ndarray
+    sums: tuple | None
+    r: np.ndarray
+    e: int
+    info: dict
+
+    def state(self) -> tuple[dict, dict]:
+        """``(arrays, info)``: the factor as named float64 arrays and JSON facts (to save it)."""
+        arrays = {"r_last": self.r_last, "r": self.r, **{f"chain{k}": f for k, f in enumerate(self.chain.factors)}}
+        info = {"e": int(self.e), "dtype": self.chain.dtype, "n_chain": len(self.chain.factors), "info": self.info,
+                "sums": None if self.sums is None else [str(int(x)) for x in self.sums]}
+        return arrays, info
+
+    @classmethod
+    def from_state(cls, arrays: dict, info: dict) -> "CholeskyFactor":
+        """The factor :meth:`state` described."""
+        chain = tuple(np.asarray(arrays[f"chain{k}"], dtype=np.float64) for k in range(int(info["n_chain"])))
+        sums = None if info["sums"] is None else tuple(int(x) for x in info["sums"])
+        return cls(_Chain(int(info["e"]), chain, info["dtype"]), np.asarray(arrays["r_last"], dtype=np.float64),
+                   sums, np.asarray(arrays["r"], dtype=np.float64), int(info["e"]), dict(info["info"]))
+
+    def q_block(self, block, index: int, out_dtype):
+        """``Q_i`` of row block ``index`` (NumPy/CuPy ``block`` of A's rows), checked against its Gram pass."""
+        return _q(block, index, self.chain, self.r_last, None if self.sums is None else self.sums[index],
+                  out_dtype)
+
+
+def cholesky_factor(src, refs, bounds, prefix, check_finite, client, *, auto: bool, lazy: bool = False):
+    """The Gram passes of :func:`cholesky_tsqr` (module docstring) → :class:`CholeskyFactor`.
+
+    ``None`` with ``auto`` where Householder TSQR should be used instead
+    (see :func:`cholesky_tsqr`; ``lazy``: Q is to be a lazy Dask array, which
+    must not need a chain). Without ``auto``, a numerically rank-deficient A
+    raises ``ValueError``.
     """
     n = src.n_cols
-    refs = src.blocks(bounds)
     itemsize = src.dtype.itemsize
     factors, e, shifted = [], 0, False
     for j in range(MAX_GRAM_PASSES):
@@ -263,9 +303,13 @@ def cholesky_tsqr(src, out, bounds, prefix, out_dtype, check_finite, gpu, client
         fast = itemsize == 4 and not factors and kappa <= FAST_COND
         if not shift and (fast or kappa <= FINAL_COND64[itemsize]):
             last = _Chain(e, tuple(factors), "float32" if fast else "float64")
-            q = _final(src, refs, bounds, out, last, r, sums, prefix, out_dtype, gpu, client)
-            return q, (_r_product(r, factors), e), {"passes": j + 2, "final": last.dtype, "shifted": shifted}
-        if auto and (shift or j > 0 or out is None):
+            r_all = _r_product(r, factors)
+            if itemsize == 4 and factors and cond_estimate(r_all) <= PRODUCT_COND:
+                last, r, sums = _Chain(e, (), "float64"), r_all, None  # one solve by R_k ⋯ R_0
+            info = {"passes": j + 2, "final": last.dtype, "shifted": shifted,
+                    "product_solve": not last.factors and bool(factors)}
+            return CholeskyFactor(last, r, None if sums is None else tuple(sums), r_all, e, info)
+        if auto and (shift or j > 0 or lazy):
             logger.info("tsqr auto: A is not well conditioned enough for Cholesky QR; Householder TSQR")
             return None
         factors.append(r)
@@ -277,6 +321,28 @@ def cholesky_tsqr(src, out, bounds, prefix, out_dtype, check_finite, gpu, client
     raise ValueError(
         f"A ({src.shape[0]}×{n}) is numerically rank deficient (or κ₂ ≳ 1e13): tsqr(method='cholesky') "
         f"did not converge in {MAX_GRAM_PASSES} Gram passes; use method='householder' or 'auto'")
+
+
+def cholesky_tsqr(src, out, bounds, prefix, out_dtype, check_finite, gpu, client, *, auto: bool):
+    """Cholesky QR of the :class:`._blocks._Source` ``src`` cut into ``bounds`` (module docstring).
+
+    Returns ``(Q, (R, e), info)`` — ``out`` written or a lazy Dask Q, R as a
+    pair ``R · 2^e`` (float64, diag > 0), and ``info``: the number of
+    ``passes`` over A, the dtype of the ``final`` solve, whether a step was
+    ``shifted``, whether the final pass solved once by the ``product_solve`` — or,
+    with ``auto``, ``None`` where Householder TSQR should be used instead:
+    after Gram pass 0 if A is not clearly well conditioned (plain factor with
+    κ₂ ≤ ``GRAM_COND``), if a chain would be needed for a lazy Q (its blocks
+    could be computed later elsewhere), or if pass 1 did not finish it.
+    ``NotReproducibleError`` propagates from the final pass of a written Q.
+    Without ``auto``, a numerically rank-deficient A raises ``ValueError``.
+    """
+    refs = src.blocks(bounds)
+    f = cholesky_factor(src, refs, bounds, prefix, check_finite, client, auto=auto, lazy=out is None)
+    if f is None:
+        return None
+    q = _final(src, refs, bounds, out, f.chain, f.r_last, f.sums, prefix, out_dtype, gpu, client)
+    return q, (f.r, f.e), f.info
 
 
 def _r_product(r, factors):

@@ -48,7 +48,8 @@ import warnings
 from ..graph_keys import ZarrOutput, key_prefix
 from ._args import check_options
 from ._blocks import _Source, plan_output
-from ._cholqr import NotReproducibleError, cholesky_tsqr
+from ._blocks import row_bounds
+from ._cholqr import CholeskyFactor, NotReproducibleError, cholesky_factor as _cholesky_factor, cholesky_tsqr
 from ._householder import householder_tsqr
 from ._kernels import unscale
 from ._tree import tree_fanin
@@ -141,12 +142,38 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
             logger.warning("tsqr auto: %s; Householder TSQR instead", exc)
     if result is not None:
         q, r, info = result
-        logger.info("tsqr: Cholesky QR in %d passes over A (final solve in %s%s), %.2f s", info["passes"],
-                    info["final"], ", a shifted step" if info["shifted"] else "", time.perf_counter() - t0)
+        logger.info("tsqr: Cholesky QR in %d passes over A (final solve in %s%s%s), %.2f s", info["passes"],
+                    info["final"], ", one solve by the product of the factors" if info["product_solve"] else "",
+                    ", a shifted step" if info["shifted"] else "", time.perf_counter() - t0)
     else:
         q, r = householder_tsqr(src, out, bounds, fan, prefix, out_dtype, check_finite, gpu, client)
         logger.info("tsqr: Householder TSQR, %.2f s in all", time.perf_counter() - t0)
     return q, _as_result_r(r, src)
+
+
+def cholesky_factor(A, *, block_rows: int, client=None, check_finite=True) -> CholeskyFactor:
+    """The Gram passes of ``tsqr(A, method="cholesky")`` alone, for a caller that writes Q itself.
+
+    ``A`` as for :func:`tsqr` (D×n, D ≥ n); ``block_rows``: the rows of each
+    block, block ``i`` being rows ``[i·block_rows, (i+1)·block_rows)``.
+    Returns a :class:`~sketchla.linalg._cholqr.CholeskyFactor` (picklable,
+    O(n²) numbers): ``factor.q_block(A[rows of block i], i, dtype)`` is row
+    block ``i`` of Q — the caller may write it anywhere, e.g. over A's own
+    storage, block by block (SEIGH's ``overwrite_sketch``). ``factor.r`` and
+    ``factor.e``: ``R = r · 2^e`` (float64). A numerically rank-deficient A
+    raises ``ValueError`` (Householder TSQR has no such split).
+    """
+    check_options(client=client, check_finite=check_finite, gpu=False)
+    src = _Source(A, "A", allow_memory=True)
+    D, n = src.shape
+    if n < 1 or D < n:
+        raise ValueError(f"A must be tall and non-empty (D >= n >= 1), got shape {src.shape}")
+    bounds = row_bounds(D, int(block_rows))
+    prefix = key_prefix("cholesky-factor", src, bounds, check_finite)
+    t0 = time.perf_counter()
+    f = _cholesky_factor(src, src.blocks(bounds), bounds, prefix, check_finite, client, auto=False)
+    logger.info("cholesky_factor: %d Gram passes over A, %.2f s", f.info["passes"] - 1, time.perf_counter() - t0)
+    return f
 
 
 def _as_result_r(r, src):

@@ -254,6 +254,11 @@ class LocalLocation:
 
         rmtree_quiet(self.join(rel))
 
+    def delete(self, rel: str) -> None:
+        """Remove the file ``rel`` (a chunk), if it exists."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.join(rel))
+
     # -- chunk files
     def sizes(self, rel: str):
         """``None``: a local store stats each file (:meth:`size`) instead of listing."""

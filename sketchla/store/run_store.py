@@ -231,6 +231,26 @@ class RunStore:
         self._require_writable()
         records.forget_done(self.location, check_name(name), key)
 
+    def drop_chunks(self, name: str, coords) -> None:
+        """Delete the chunk files ``coords`` (chunk indices) of array ``name`` and every
+        completion record of ``name`` (a record's manifest would no longer hold):
+        a stage that replaces an array band by band frees its disk as it goes."""
+        self._require_writable()
+        name = check_name(name)
+        arr = self.group[name]
+        for key in list(self.done_keys(name)):
+            records.forget_done(self.location, name, key)
+        for c in coords:
+            self.location.delete(f"{name}/{arr.metadata.encode_chunk_key(tuple(c))}")
+
+    def drop_array(self, name: str) -> None:
+        """Delete the array ``name``, its chunk files and its completion records."""
+        self._require_writable()
+        name = check_name(name)
+        for key in list(self.done_keys(name)):
+            records.forget_done(self.location, name, key)
+        self.location.remove_record(name)
+
     # -- stages -------------------------------------------------------------
     def set_stage(self, name: str, info: dict | None = None, *, arrays=()) -> None:
         """Record that stage ``name`` finished, with small JSON ``info`` and the

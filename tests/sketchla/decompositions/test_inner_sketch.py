@@ -134,3 +134,93 @@ def test_bad_inner_sketch_is_refused_before_any_work(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         sk.seigh(A, 6, store=str(tmp_path / "run"), **RUN, **kwargs)
     assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------- overwrite_sketch: Q replaces M_O
+def test_q_replaces_the_outer_sketch(tmp_path):
+    A, *_ = exp_decay(2000, R=4, q=0.3, seed=1, signs=True)
+    acc = sk.seigh(A, 16, 33, store=str(tmp_path / "a"), dtype="float64", inner_sketch="accumulate", **RUN)
+    over = sk.seigh(A, 16, 33, store=str(tmp_path / "o"), dtype="float64", overwrite_sketch=True, **RUN)
+    np.testing.assert_allclose(over.eigenvalues, acc.eigenvalues, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(over.eigenvectors.compute(), acc.eigenvectors.compute(), atol=1e-12)
+    run = over.store
+    assert "Y" not in run and run.get_stage("Q")["replaced"] == "Y" and not run.done_keys("Y")
+    # the store: Q (D·n_O) + UY and the small factors — the formula of issue 18.4, plus metadata
+    assert _bytes(tmp_path / "o") <= 2000 * 16 * 8 + 2 * 33 * 33 * 8 + 3 * 16 * 16 * 8 + 60_000
+    assert _bytes(tmp_path / "o") < _bytes(tmp_path / "a") - 2000 * 16 * 8 * 0.9
+    with pytest.raises(StoreMismatchError, match="measured 'UY'"):  # the operator is still checked, on UY
+        sk.seigh(-A, 16, 33, store=str(tmp_path / "o"), dtype="float64", **RUN)
+
+
+def test_interrupted_replacement_resumes_from_the_saved_factor(tmp_path, monkeypatch):
+    from sketchla.decompositions import _replace
+
+    D = 70_000  # three row bands of 2**15 (the sketch's Zarr row chunks)
+    rng = np.random.default_rng(6)
+    V = np.linalg.qr(rng.standard_normal((D, 8)))[0]
+    lam, diag = 2.0 ** -np.arange(8), 1e-3 * rng.random(D)
+
+    class LowRankPlusDiagonal:
+        columns = 0
+
+        def matmat(self, X):
+            self.columns += X.shape[1]
+            return V @ (lam[:, None] * (V.T @ X)) + diag[:, None] * X
+
+    op = LowRankPlusDiagonal()
+    lin = sk.aslinearoperator(op.matmat, shape=(D, D), dtype="float64")
+    A = lin
+    store = str(tmp_path / "run")
+    real = _replace._replace_band
+
+    def dies_at_band_2(store_path, source, name, n, i, *args):
+        if i == 2:
+            raise RuntimeError("simulated crash")
+        return real(store_path, source, name, n, i, *args)
+
+    monkeypatch.setattr(_replace, "_replace_band", dies_at_band_2)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        sk.seigh(lin, 12, 25, store=store, chunk=4, dtype="float64", overwrite_sketch=True,
+                 **{**RUN, "client": "sync"})
+    run = sk.store.RunStore.open(store, mode="r")
+    assert run.get_stage("Q_factor") is not None and run.get_stage("Q") is None
+    done = run.done_keys("Q")  # the bands that ran before band 2 (in the scheduler's order)
+    assert "2" not in done and not run.done_keys("Y")
+    for band in ("0", "1", "2"):  # a recorded band's source is gone; the others are still there
+        assert os.path.exists(os.path.join(store, "Y", "c", band)) == (band not in done)
+    assert op.columns == 25
+    monkeypatch.setattr(_replace, "_replace_band", real)
+    res = sk.seigh(lin, 12, 25, store=store, chunk=4, dtype="float64", overwrite_sketch=True, **RUN)
+    assert op.columns == 26  # nothing measured again (one column: the operator check, on UY)
+    fresh = sk.seigh(A, 12, 25, chunk=4, dtype="float64", overwrite_sketch=True, **RUN)
+    np.testing.assert_array_equal(res.eigenvalues, fresh.eigenvalues)
+    np.testing.assert_array_equal(res.eigenvectors.compute(), fresh.eigenvectors.compute())
+
+
+def test_sketch_cholesky_qr_refuses_keeps_its_own_q(tmp_path, caplog, monkeypatch):
+    """Where Cholesky QR refuses M_O (numerically rank deficient), nothing is deleted: Q is its own array."""
+    from sketchla.decompositions import _replace
+
+    def refuses(*args, **kwargs):
+        raise ValueError("A is numerically rank deficient (simulated)")
+
+    monkeypatch.setattr(_replace, "cholesky_factor", refuses)
+    A, *_ = exp_decay(400, R=4, q=0.4, seed=8, signs=True)
+    caplog.set_level("WARNING", logger="sketchla.decompositions.seigh")
+    res = sk.seigh(A, 10, 21, store=str(tmp_path / "run"), dtype="float64", overwrite_sketch=True, **RUN)
+    assert any("written next to the sketch" in r.getMessage() for r in caplog.records)
+    assert "Y" in res.store and res.store.done_keys("Y") and res.store.get_stage("Q_factor") is None
+    ref = sk.seigh(A, 10, 21, dtype="float64", inner_sketch="accumulate", **RUN)
+    np.testing.assert_allclose(res.eigenvalues, ref.eigenvalues, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(overwrite_sketch=True, inner_sketch="store"), ValueError, "overwrite_sketch=True keeps the inner"),
+    (dict(overwrite_sketch=True, passes=1), ValueError, "overwrite_sketch=True applies to single-pass"),
+    (dict(overwrite_sketch="yes"), TypeError, "overwrite_sketch must be True or False"),
+])
+def test_bad_overwrite_is_refused_before_any_work(tmp_path, kwargs, error, match):
+    A, *_ = exp_decay(50, R=3, q=0.4, seed=4)
+    with pytest.raises(error, match=match):
+        sk.seigh(A, 6, store=str(tmp_path / "run"), **RUN, **kwargs)
+    assert not (tmp_path / "run").exists()

@@ -417,3 +417,16 @@ def test_r_beyond_the_dtype_is_inf_with_a_warning(rng, method):
 def test_bad_method(rng):
     with pytest.raises(ValueError, match=r"method must be one of \('auto', 'cholesky', 'householder'\), got 'qr'"):
         sk.tsqr(da.from_array(rng.standard_normal((20, 2))), method="qr")
+
+
+@pytest.mark.parametrize("cond, product", [(1e5, True), (1e8, True), (1e12, False)])
+def test_float32_final_pass_solves_once_by_the_product_where_safe(rng, caplog, cond, product):
+    """A float32 A with a chain (κ₂ > 1e4) is finished by one float64 solve by R_k ⋯ R_0 where
+    κ₂(R) ≤ PRODUCT_COND, with the same orthogonality target; beyond it the chain is recomputed."""
+    caplog.set_level("INFO", logger="sketchla.linalg")
+    A = _kappa_1e12(rng, np.float32) if cond == 1e12 else ill_conditioned(rng, 900, 16, cond, np.float32)
+    Q, R = _run(A, "zarr->zarr", np.float32, 100, None, "cholesky")
+    msgs = [r.getMessage() for r in caplog.records if "Cholesky QR in" in r.getMessage()]
+    assert msgs and ("one solve by the product" in msgs[-1]) == product
+    assert _passes(caplog)[1] >= 3
+    assert_qr(Q, R, A, 1e-6, 30 * eps(np.float32) if cond < 1e12 else 1e-5)
