@@ -56,6 +56,8 @@ def main(argv=None) -> int:
                    help="kind of Ω and Υ (signs: the cheapest to draw, for cheap operators)")
     p.add_argument("--inner-sketch", default="auto", choices=("auto", "store", "accumulate"),
                    help="single pass: store Y's inner-only columns, or accumulate Υᵀ A Ω_I as measured (issue 18.4)")
+    p.add_argument("--overwrite-sketch", action="store_true",
+                   help="single pass: Q replaces M_O in the store (implies the accumulated inner sketch)")
     p.add_argument("--store", default=None, help="run store path (default: a temp dir, removed afterwards)")
     p.add_argument("--quick", action="store_true", help="D=200k, n_O=64, n_I=128")
     p.add_argument("--ignore-disk", action="store_true", help="start even if the disk looks too small")
@@ -76,6 +78,8 @@ def main(argv=None) -> int:
     need = 4 * a.D * (a.n_inner + 2 * a.n_outer if not a.passes else (2 * a.passes + 3) * a.n_outer)
     if not a.passes and a.inner_sketch == "accumulate":  # Y_O, Q and the eigenvectors (+ UY, n_I² numbers)
         need = 4 * a.D * 3 * a.n_outer
+    if not a.passes and a.overwrite_sketch:  # Q over Y_O, and the eigenvectors
+        need = 4 * a.D * 2 * a.n_outer
     parent = Path(store).resolve().parent
     while not parent.exists():
         parent = parent.parent
@@ -102,12 +106,14 @@ def _stage_models(c, a, qr_msg: str, block_rows: int) -> dict:
     if a.inner_mode == "accumulate":  # Y_O written; each inner task draws Υ and multiplies it (16-column groups)
         tasks = -(-(nI - nO) // a.chunk)
         group = 16 * -(-a.chunk // 16)
+        thin = (_roofline.model(c, read=D * 2 * nO * f, flops32=2.0 * D * nI * 3 * nO, drawn=3 * D * nI, kind=kind)
+                if a.overwrite_sketch else  # Υᵀ M_O before Q replaces it: Υ drawn twice
+                _roofline.model(c, read=D * 2 * nO * f, flops32=2.0 * D * nI * 3 * nO, drawn=2 * D * nI, kind=kind))
         return {
             "measure": _roofline.model(c, write=D * nO * f, drawn=D * nI + tasks * D * nI, kind=kind,
                                        flops32=2.0 * D * nI * group * tasks),
             "qr": _roofline.model(c, **qr),
-            "thin_products": _roofline.model(c, read=D * 2 * nO * f, flops32=2.0 * D * nI * 3 * nO,
-                                             drawn=2 * D * nI, kind=kind),
+            "thin_products": thin,
             "Q@U": _roofline.model(c, read=D * nO * f, write=D * nO * f, flops32=2.0 * D * nO * nO),
         }
     return {
@@ -131,16 +137,17 @@ def _array_bytes(store: str) -> dict:
 
 def _footprint(res, a) -> dict:
     """The run store on disk after SEIGH (before the eigenvectors are written) against issue 18.4's
-    formula: sketch ≤ D·n_O·itemsize + O(n_I²); Q (the result's basis) is D·n_O·itemsize more."""
+    formula D·n_O·itemsize + 8·n_I² (float64 n_I × n_I): the sketch alone (``Y`` + ``UY``), and the
+    whole store (with ``Q``, which replaces ``Y`` under ``--overwrite-sketch``)."""
     store = str(res.store.path).removeprefix("file://")
     arrays = _array_bytes(store)
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(store) for f in fs)
     mode = (res.store.get_stage("inner_sketch") or {}).get("mode") if not a.passes else None
     sketch = arrays.get("Y", 0) + arrays.get("UY", 0)
     formula = a.D * a.n_outer * 4 + a.n_inner ** 2 * 8
-    return {"inner_sketch": mode, "store_bytes": total, "array_bytes": arrays, "sketch_bytes": sketch,
-            "formula_sketch_bytes": formula, "sketch_over_formula": sketch / formula,
-            "formula_with_Q_bytes": formula + a.D * a.n_outer * 4}
+    return {"inner_sketch": mode, "overwrite_sketch": bool(a.overwrite_sketch), "store_bytes": total,
+            "array_bytes": arrays, "sketch_bytes": sketch, "formula_bytes": formula,
+            "sketch_over_formula": sketch / formula, "store_over_formula": total / formula}
 
 
 def _run(a, store) -> int:
@@ -155,7 +162,7 @@ def _run(a, store) -> int:
     t0 = time.perf_counter()
     res = sk.seigh(op, a.n_outer, n_inner, seed=0, store=store, client=False, dtype="float32", chunk=a.chunk,
                    passes=a.passes, method=a.method, test_kind=a.test_kind,
-                   **({} if a.passes else {"inner_sketch": a.inner_sketch}))
+                   **({} if a.passes else {"inner_sketch": a.inner_sketch, "overwrite_sketch": a.overwrite_sketch}))
     t_seigh = time.perf_counter() - t0
     rss_after_seigh = _peak_rss_gb()
     footprint = _footprint(res, a)
@@ -177,7 +184,7 @@ def _run(a, store) -> int:
     timings["Q@U"] = t_qu
     peak = _peak_rss_gb()
     sketch_gb = (footprint["sketch_bytes"] if not a.passes else a.D * (a.passes + 1) * a.n_outer * 4) / 1e9
-    qr_msg = next((m for m in reversed(qr_log) if m.startswith("tsqr: ")), "")
+    qr_msg = next((m for m in reversed(qr_log) if m.startswith(("tsqr: ", "cholesky_factor: "))), "")
     # the roofline models the single-pass stages; a multi-pass run reports its timings only
     models = {} if a.passes else _stage_models(ceilings, a, qr_msg,
                                                sk.BlockPlan().for_sketch(a.D, a.D, a.n_inner).row_block)
@@ -204,9 +211,11 @@ def _run(a, store) -> int:
         print(f"{k:<16}{v:>10.1f}{v / timings['measure']:>12.3f}{mod}   {terms}")
     print("(measure's model leaves the operator out: Y written and Ω drawn only)")
     f = footprint
-    print(f"\nstore after SEIGH ({f['inner_sketch'] or 'passes'}): {f['store_bytes'] / 1e9:.2f} GB; sketch (Y + UY) "
-          f"{f['sketch_bytes'] / 1e9:.2f} GB = {f['sketch_over_formula']:.3f}× D·n_O·4 + 8·n_I² "
-          f"({f['formula_sketch_bytes'] / 1e9:.2f} GB); with Q the formula is {f['formula_with_Q_bytes'] / 1e9:.2f} GB")
+    print(f"\nstore after SEIGH ({f['inner_sketch'] or 'passes'}{', Q over M_O' if f['overwrite_sketch'] else ''}): "
+          f"{f['store_bytes'] / 1e9:.2f} GB = {f['store_over_formula']:.3f}× D·n_O·4 + 8·n_I² "
+          f"({f['formula_bytes'] / 1e9:.2f} GB); sketch (Y + UY) {f['sketch_bytes'] / 1e9:.2f} GB = "
+          f"{f['sketch_over_formula']:.3f}×; arrays (GB): "
+          + ", ".join(f"{k} {v / 1e9:.3f}" for k, v in f["array_bytes"].items() if v > 1e6))
     print(f"\npeak RSS {peak:.2f} GiB (sketch on disk {sketch_gb:.1f} GB); "
           f"top-{a.top} max rel. eigenvalue error {rel_err.max():.2e}; top-{a.top} eigenspace overlap {ovl:.6f}")
     write_report(a.out, report)
