@@ -11,8 +11,9 @@ of the columns ``[col0, col0 + c)``, drawing the generated ``D × m`` factor
 ``L`` (a :class:`~sketchla.random.TestMatrix`) in row tiles of
 :data:`~sketchla.random.TILE_ROWS` and column slabs of :data:`SLAB` columns,
 each once per call. Cost per call: ``D · m`` numbers drawn and ``2 · D · m ·
-c'`` flops (``c'``: ``c`` rounded out to whole groups); memory: the block,
-one ``TILE_ROWS × SLAB`` slab and the ``m × c`` result.
+c'`` flops (``c'``: ``c`` rounded out to whole groups); memory beside the
+block: one ``TILE_ROWS × SLAB`` slab, one zero-padded ``TILE_ROWS × c'``
+tile of the block and the ``m × c'`` result.
 
 Bitwise reproducibility: every GEMM has one fixed shape — a tile of rows, a
 slab of ``L``'s columns at fixed (absolute) positions, and a group of
@@ -49,12 +50,13 @@ def project_columns(left, Y, col0: int, *, xp=None):
         raise ValueError(f"left has {left.shape[0]} rows, the block {D}")
     g0 = (col0 // GROUP) * GROUP
     width = -(-(col0 + c - g0) // GROUP) * GROUP
-    padded = xp.zeros((D, width), dtype=Y.dtype, order="F")
-    padded[:, col0 - g0:col0 - g0 + c] = Y
     out = xp.zeros((m, width), dtype=xp.float64)
+    rows = xp.zeros((min(D, TILE_ROWS), width), dtype=Y.dtype, order="F")  # one tile, zero-padded
     for r0 in range(0, D, TILE_ROWS):
         r1 = min(D, r0 + TILE_ROWS)
-        rows = padded[r0:r1]
+        if r1 - r0 != rows.shape[0]:
+            rows = xp.zeros((r1 - r0, width), dtype=Y.dtype, order="F")
+        rows[:, col0 - g0:col0 - g0 + c] = Y[r0:r1]
         for s0 in range(0, m, SLAB):
             s1 = min(m, s0 + SLAB)
             slab = left.block(slice(r0, r1), slice(s0, s1), xp=xp).astype(Y.dtype, copy=False)

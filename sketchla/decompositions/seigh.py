@@ -214,7 +214,8 @@ def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, inner_sketch="auto"
         # the same n_I applications: M_O = A Ω_O stored, Υᵀ A Ω_I accumulated as measured
         replaced = overwrite_sketch and replacement_started(run)
         Y = None if replaced else ctx.measure(op, omega.columns(0, n_outer), "Y", plan)
-        left_Y = ctx.measure(op, omega.columns(n_outer, n_inner), "UY", plan, project=upsilon)
+        left_Y = (ctx.measure(op, omega.columns(n_outer, n_inner), "UY", plan, project=upsilon)
+                  if n_inner > n_outer else np.zeros((n_inner, 0)))
         if overwrite_sketch:
             return _replacing_rest(run, upsilon, omega, Y, left_Y, n_outer, plan, ctx)
 

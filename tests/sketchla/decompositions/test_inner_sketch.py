@@ -224,3 +224,14 @@ def test_bad_overwrite_is_refused_before_any_work(tmp_path, kwargs, error, match
     with pytest.raises(error, match=match):
         sk.seigh(A, 6, store=str(tmp_path / "run"), **RUN, **kwargs)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("kwargs", [dict(inner_sketch="accumulate"), dict(overwrite_sketch=True)])
+def test_no_inner_only_columns(tmp_path, kwargs):
+    """n_inner == n_outer: nothing to accumulate; the result is the stored mode's."""
+    A, *_ = exp_decay(300, R=3, q=0.4, seed=9, signs=True)
+    with pytest.warns(sk.IllConditionedCoreWarning):
+        got = sk.seigh(A, 12, 12, store=str(tmp_path / "a"), dtype="float64", **RUN, **kwargs)
+    with pytest.warns(sk.IllConditionedCoreWarning):
+        ref = sk.seigh(A, 12, 12, dtype="float64", inner_sketch="store", **RUN)
+    np.testing.assert_allclose(got.eigenvalues, ref.eigenvalues, rtol=1e-8, atol=1e-12)

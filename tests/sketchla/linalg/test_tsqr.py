@@ -430,3 +430,27 @@ def test_float32_final_pass_solves_once_by_the_product_where_safe(rng, caplog, c
     assert msgs and ("one solve by the product" in msgs[-1]) == product
     assert _passes(caplog)[1] >= 3
     assert_qr(Q, R, A, 1e-6, 30 * eps(np.float32) if cond < 1e12 else 1e-5)
+
+
+@pytest.mark.parametrize("dtype, cond", [(np.float32, 1e5), (np.float64, 1e3), (np.float64, 1e9)])
+def test_cholesky_factor_blocks_give_tsqrs_q(rng, dtype, cond):
+    """``cholesky_factor`` + ``q_block`` per block (what overwrite_sketch writes) is tsqr(method="cholesky")'s
+    Q bit for bit, and its state round-trips (saved and reloaded by a resumed run)."""
+    from sketchla.linalg import CholeskyFactor, cholesky_factor
+
+    A = ill_conditioned(rng, 900, 16, cond, dtype)
+    Q, R = _run(A, "zarr->zarr", dtype, 100, None, "cholesky")
+    f = cholesky_factor(to_zarr(A, chunks=(100, 16)), block_rows=100)
+    f = CholeskyFactor.from_state(*f.state())
+    blocks = [f.q_block(A[s:s + 100], i, np.dtype(dtype)) for i, s in enumerate(range(0, 900, 100))]
+    np.testing.assert_array_equal(np.vstack(blocks), np.asarray(Q))
+    np.testing.assert_allclose(np.ldexp(f.r, f.e).astype(dtype), R, rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+def test_cholesky_factor_refuses_what_cholesky_qr_refuses(rng):
+    from sketchla.linalg import cholesky_factor
+
+    with pytest.raises(ValueError, match="rank deficient"):
+        cholesky_factor(np.zeros((200, 5)), block_rows=50)
+    with pytest.raises(ValueError, match="tall"):
+        cholesky_factor(np.ones((3, 5)), block_rows=50)
