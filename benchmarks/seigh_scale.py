@@ -135,6 +135,41 @@ def _array_bytes(store: str) -> dict:
     return out
 
 
+class _PeakStore:
+    """The largest size the run store reaches on disk while SEIGH runs, sampled every ``every`` seconds
+    in a thread (one ``os.walk`` per sample)."""
+
+    def __init__(self, store: str, every: float = 2.0):
+        import threading
+
+        self.store, self.every, self.peak = store, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _size(self) -> int:
+        total = 0
+        for d, _, fs in os.walk(self.store):
+            for f in fs:
+                try:
+                    total += os.path.getsize(os.path.join(d, f))
+                except OSError:  # deleted under us (a band replaced by Q)
+                    pass
+        return total
+
+    def _loop(self):
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, self._size())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._size())
+
+
 def _footprint(res, a) -> dict:
     """The run store on disk after SEIGH (before the eigenvectors are written) against issue 18.4's
     formula D·n_O·itemsize + 8·n_I² (float64 n_I × n_I): the sketch alone (``Y`` + ``UY``), and the
@@ -160,12 +195,15 @@ def _run(a, store) -> int:
     n_inner = None if a.passes else a.n_inner
     print(f"SEIGH D={a.D:,} n_O={a.n_outer} n_I={n_inner} passes={a.passes} chunk={a.chunk} store={store}", flush=True)
     t0 = time.perf_counter()
-    res = sk.seigh(op, a.n_outer, n_inner, seed=0, store=store, client=False, dtype="float32", chunk=a.chunk,
-                   passes=a.passes, method=a.method, test_kind=a.test_kind,
-                   **({} if a.passes else {"inner_sketch": a.inner_sketch, "overwrite_sketch": a.overwrite_sketch}))
+    with _PeakStore(store) as peak_store:
+        res = sk.seigh(op, a.n_outer, n_inner, seed=0, store=store, client=False, dtype="float32", chunk=a.chunk,
+                       passes=a.passes, method=a.method, test_kind=a.test_kind,
+                       **({} if a.passes else {"inner_sketch": a.inner_sketch, "overwrite_sketch": a.overwrite_sketch}))
     t_seigh = time.perf_counter() - t0
     rss_after_seigh = _peak_rss_gb()
     footprint = _footprint(res, a)
+    footprint["peak_store_bytes"] = peak_store.peak  # sampled every 2 s during SEIGH
+    footprint["peak_store_over_formula"] = peak_store.peak / footprint["formula_bytes"]
     a.inner_mode = footprint.get("inner_sketch")
     t0 = time.perf_counter()
     V = res.write_eigenvectors()
@@ -214,7 +252,8 @@ def _run(a, store) -> int:
     print(f"\nstore after SEIGH ({f['inner_sketch'] or 'passes'}{', Q over M_O' if f['overwrite_sketch'] else ''}): "
           f"{f['store_bytes'] / 1e9:.2f} GB = {f['store_over_formula']:.3f}× D·n_O·4 + 8·n_I² "
           f"({f['formula_bytes'] / 1e9:.2f} GB); sketch (Y + UY) {f['sketch_bytes'] / 1e9:.2f} GB = "
-          f"{f['sketch_over_formula']:.3f}×; arrays (GB): "
+          f"{f['sketch_over_formula']:.3f}×; peak during SEIGH {f['peak_store_bytes'] / 1e9:.2f} GB = "
+          f"{f['peak_store_over_formula']:.3f}× (sampled every 2 s); arrays (GB): "
           + ", ".join(f"{k} {v / 1e9:.3f}" for k, v in f["array_bytes"].items() if v > 1e6))
     print(f"\npeak RSS {peak:.2f} GiB (sketch on disk {sketch_gb:.1f} GB); "
           f"top-{a.top} max rel. eigenvalue error {rel_err.max():.2e}; top-{a.top} eigenspace overlap {ovl:.6f}")
