@@ -29,6 +29,7 @@ import logging
 import dask
 
 from ..executor import compute
+from ..graph_keys import key_prefix
 from ..linalg import CholeskyFactor, cholesky_factor
 from ..store import chunk_manifest, open_array, write_done_record, write_every_chunk
 from ..store.fastread import read_region
@@ -70,8 +71,10 @@ def orthonormalize_replacing(run, source: str, n: int, name: str, row_block: int
                            "came from was deleted (overwrite_sketch=True); run again with a new store")
     todo = [b for b in bands if str(b[0]) not in done]
     log.info("writing %s over %s: %d of %d bands", name, source, len(todo), len(bands))
-    tasks = [dask.delayed(_replace_band, pure=False)(run.path, source, name, n, i, s, e, factor,
-                                                     dask_key_name=f"replace-{name}-{i}") for i, s, e in todo]
+    prefix = key_prefix(f"replace-{name}", str(run.path), source, n, row_block, factor.r, factor.e)
+    f = dask.delayed(factor, name=f"{prefix}-factor")  # one key: shipped once per worker, not per band
+    tasks = [dask.delayed(_replace_band, pure=False)(run.path, source, name, n, i, s, e, f,
+                                                     dask_key_name=f"{prefix}-{i}") for i, s, e in todo]
     compute(tasks, client=client)
     run.set_stage(name, {"shape": [D, n], "replaced": source}, arrays=[name])
     run.drop_array(source)
