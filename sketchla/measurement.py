@@ -19,7 +19,9 @@ paper Alg. 1 line 2, Alg. 2 lines 1-2) — or, given the adjoint operator
    :class:`NonFiniteMeasurementError` naming the chunk and its columns),
 4. writes the block into its region of the Zarr array ``store[name]``, whose
    chunks are the plan's ``(row_block, chunk)``, so every task writes whole
-   Zarr chunks (no two tasks share one),
+   Zarr chunks (no two tasks share one) — or, with ``project=L``, only
+   ``Lᵀ`` of the block (``m`` float64 numbers per column,
+   :mod:`sketchla.projection`; SEIGH's accumulated inner sketch),
 5. and only then writes the chunk's completion record, holding the manifest
    (size and CRC-32) of the chunk files it wrote.
 
@@ -59,9 +61,9 @@ from .backend import asnumpy, check_flag, check_float_dtype
 from .blocking import BlockPlan
 from .executor import PROCESSES, check_client, client_context, run_graph, run_task
 from .graph_keys import key_prefix
-from .projection import project_columns
 from .operators import AdjointOperator, aslinearoperator
 from .operators.base import not_real
+from .projection import project_columns
 from .random import TestMatrix, TestMatrixColumns
 from .store import (
     RunStore, StoreMismatchError, check_verify, chunk_manifest, open_array, write_done_record, write_every_chunk,

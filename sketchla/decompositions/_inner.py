@@ -23,15 +23,20 @@ keeps it:
 1. a store that already holds a single-pass measurement without a record
    (made before this choice existed) keeps ``"store"``;
 2. on a local file system, ``"accumulate"`` if the free space cannot hold
-   ``Y`` and ``Q`` (``D · (n_I + n_O) · itemsize``) — the only way the run fits;
+   what ``"store"`` keeps (SEIGH: ``Y`` and ``Q``, ``D · (n_I + n_O) ·
+   itemsize``) — the only way the run fits;
 3. ``"store"`` where the inner-only columns are small
-   (``D · (n_I − n_O) · itemsize`` < :data:`AUTO_MIN_BYTES`): there is
+   (SEIGH: ``D · (n_I − n_O) · itemsize`` < :data:`AUTO_MIN_BYTES`): there is
    little disk to save, and no timing decides (so small runs are reproducible);
 4. otherwise by cost: one operator application to one column of Ω (twice,
    the faster counts: the first call may include warm-up) and the projection
    of ``chunk`` columns timed on one tile of rows, on the measurement's
    scheduler; ``"accumulate"`` when the projection of a task costs at most
    :data:`AUTO_OVERHEAD` of the task's operator applications, else ``"store"``.
+
+SSVD (paper Alg. 1) keeps its inner sketch ``Υ_Iᵀ A Ω_I`` the same way: its
+``n_I`` inner columns of ``A [Ω_O, Ω_I]`` projected by ``Υ_I`` (``UY``,
+``n_I × n_I``), ``A Ω_O`` stored as ``Y``.
 
 The two modes compute the same ``M_I`` up to float rounding (tested), but not
 bitwise: for bitwise-reproducible fresh runs, fix the mode. Within a mode,
@@ -81,12 +86,17 @@ def check_inner_sketch(inner_sketch, passes: int, overwrite_sketch=False) -> str
     return inner_sketch
 
 
-def resolve_inner(run, requested: str, op, omega, upsilon, chunk: int, scheduler, itemsize: int) -> str:
+def resolve_inner(run, requested: str, op, omega, upsilon, chunk: int, scheduler, itemsize: int, *,
+                  inner_cols: int, store_bytes: int) -> str:
     """The mode of this run (module docstring), recorded in ``run`` (stage :data:`STAGE`).
 
-    ``omega``/``upsilon``: the run's ``D × n_I`` test matrices; ``chunk``: the
-    plan's columns per measurement task; ``scheduler``: the measurement's
-    resolved scheduler (:func:`sketchla.executor.run_schedulers`).
+    ``omega``: the test matrix of the measurement ``Y`` (all its columns);
+    ``upsilon``: the ``D_out × m`` test matrix the inner-only columns are
+    projected by; ``inner_cols``: how many of ``omega``'s columns (the last
+    ones) are inner-only; ``store_bytes``: what ``"store"`` keeps on disk
+    (SEIGH: ``Y`` and ``Q``); ``chunk``: the plan's columns per measurement
+    task; ``scheduler``: the measurement's resolved scheduler
+    (:func:`sketchla.executor.run_schedulers`).
     A recorded mode other than an explicit ``requested`` one is refused
     (:class:`~sketchla.store.StoreMismatchError`), before anything is measured.
     """
@@ -100,21 +110,17 @@ def resolve_inner(run, requested: str, op, omega, upsilon, chunk: int, scheduler
                 f"cannot resume it (pass inner_sketch='auto' or {recorded!r}, or use another store)")
         return recorded
     info = {"mode": requested, "why": "requested"} if requested != "auto" else _auto(
-        run, op, omega, upsilon, chunk, scheduler, itemsize)
+        run, op, omega, upsilon, chunk, scheduler, int(upsilon.shape[0]) * inner_cols * itemsize, store_bytes)
     log.info("inner sketch of %s: %s (%s)", run.path, info["mode"], info["why"])
     run.set_stage(STAGE, info)
     return info["mode"]
 
 
-def _auto(run, op, omega, upsilon, chunk, scheduler, itemsize) -> dict:
-    D, n_inner = (int(s) for s in omega.shape)
-    n_outer = int(run.params["n_outer"])
-    need = D * (n_inner + n_outer) * itemsize
+def _auto(run, op, omega, upsilon, chunk, scheduler, inner_bytes, need) -> dict:
     free = _free_bytes(run.path)
     if free is not None and free < need:
-        return {"mode": "accumulate", "why": f"Y and Q need {need / 1e9:.1f} GB, {free / 1e9:.1f} GB are free",
-                "free_bytes": free}
-    inner_bytes = D * (n_inner - n_outer) * itemsize
+        return {"mode": "accumulate", "why": f"the stored sketch and bases need {need / 1e9:.1f} GB, "
+                f"{free / 1e9:.1f} GB are free", "free_bytes": free}
     if inner_bytes < AUTO_MIN_BYTES:
         return {"mode": "store", "why": f"the inner-only columns are small ({inner_bytes / 1e6:.0f} MB)"}
     t_col, t_proj = run_task(scheduler, _costs, op, omega, upsilon, chunk)

@@ -176,11 +176,12 @@ def seigh(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype
                               operator_id=operator_id)
     first = "Y" if sizes.passes == 0 else "Y0"  # the run's first measurement: A Ω (Ω_O with passes)
     omega = TestMatrix((D, sizes.n_inner or sizes.n_outer), seed=seed, name="omega", kind=test_kind, dtype=dt)
-    single_pass = functools.partial(_single_pass, inner_sketch=inner_sketch, overwrite_sketch=bool(overwrite_sketch))
+    single_pass = functools.partial(_single_pass, inner_sketch=inner_sketch,
+                                    overwrite_sketch=bool(overwrite_sketch))
     return run_and_certify(run, SEIGHResult, op, (single_pass, _multi_pass), sizes,
-                           identity=_identity_checks(op, omega, first, sizes), seed=seed, test_kind=test_kind, dtype=dt, chunk=chunk,
-                           client=client, n_probes=n_probes, residuals=residuals, progress=progress, verify=verify,
-                           gpu=gpu, operator_id=operator_id)
+                           identity=_identity_checks(op, omega, first, sizes), seed=seed, test_kind=test_kind,
+                           dtype=dt, chunk=chunk, client=client, n_probes=n_probes, residuals=residuals,
+                           progress=progress, verify=verify, gpu=gpu, operator_id=operator_id)
 
 
 def _identity_checks(op, omega, first, sizes):
@@ -205,7 +206,8 @@ def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, inner_sketch="auto"
     omega = TestMatrix((D, n_inner), seed=seed, name="omega", kind=test_kind, dtype=dt)
     upsilon = TestMatrix((D, n_inner), seed=seed, name="upsilon", kind=test_kind, dtype=dt)
     plan = sketch_plan(run, "Y", BlockPlan(chunk=chunk), D, D, n_inner)
-    mode = resolve_inner(run, inner_sketch, op, omega, upsilon, plan.chunk, ctx.c_measure, dt.itemsize)
+    mode = resolve_inner(run, inner_sketch, op, omega, upsilon, plan.chunk, ctx.c_measure, dt.itemsize,
+                         inner_cols=n_inner - n_outer, store_bytes=D * (n_inner + n_outer) * dt.itemsize)
     if mode == "store":
         # Alg. 2 lines 1-2: Y = A [Ω_O, Ω_I]  (n_I applications; Y[:, :n_O] = M_O)
         Y = ctx.measure(op, omega, "Y", plan)

@@ -19,6 +19,7 @@ then ``Â = A V V*`` exactly (:mod:`._passes`): ``(2q+1)·n_O`` applications.
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -29,6 +30,7 @@ from ..linalg import inner_products, matmul
 from ..operators import aslinearoperator
 from ..random import TILE_ROWS, TestMatrix
 from ._core import ssvd_core_cond
+from ._inner import check_inner_sketch, resolve_inner
 from ._passes import ssvd_passes
 from ._run import check_certificates, run_and_certify
 from ._sizes import resolve_sizes
@@ -40,7 +42,8 @@ log = logging.getLogger(__name__)
 
 def ssvd(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype="float32", chunk=None,
          *, rank=None, passes=0, method="krylov", n_probes=10, residuals=False, progress=True,
-         test_kind="gaussian", verify="size", gpu=False, storage_options=None, operator_id=None) -> SSVDResult:
+         test_kind="gaussian", verify="size", gpu=False, storage_options=None, operator_id=None,
+         inner_sketch="auto") -> SSVDResult:
     """Sketched SVD ``A ≈ U diag(S) Vh`` of a ``D_L × D_R`` operator with an adjoint.
 
     Parameters are those of :func:`sketchla.seigh` (``operator_id`` and the
@@ -52,7 +55,11 @@ def ssvd(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype=
     triplets (sizes by the rules of :func:`sketchla.seigh` when ``n_outer`` is
     not given). ``residuals=True``: ``result.residual_norms``,
     ``(||A v_i − σ_i u_i||² + ||A* u_i − σ_i v_i||²)^{1/2}`` per triplet
-    (``r`` plus ``r`` adjoint applications).
+    (``r`` plus ``r`` adjoint applications). ``inner_sketch`` (single pass, as
+    for :func:`sketchla.seigh`, :mod:`._inner`): ``"accumulate"`` stores
+    ``Υ_Iᵀ A Ω_I`` (``n_I × n_I``) in place of the ``D_L × n_I`` columns
+    ``A Ω_I``; ``"auto"`` decides by the same rule. (``overwrite_sketch`` is
+    SEIGH's only.)
 
     Returns
     -------
@@ -64,6 +71,7 @@ def ssvd(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype=
     if not op.has_adjoint:
         raise ValueError("ssvd needs the adjoint of op (rmatmat); pass rmatmat= to sketchla.aslinearoperator")
     sizes = resolve_sizes(n_outer, n_inner, rank, passes, method, min(D_L, D_R))
+    inner_sketch = check_inner_sketch(inner_sketch, sizes.passes)
     n_probes, residuals = check_certificates(n_probes, residuals)
     run, seed, dt = start_run("ssvd", (D_L, D_R), sizes, seed, dtype, test_kind, verify, store, gpu, storage_options,
                               client=client, chunk=chunk, n_probes=n_probes, progress=progress,
@@ -74,14 +82,19 @@ def ssvd(op, n_outer=None, n_inner=None, seed=0, store=None, client=None, dtype=
                  (op.H, TestMatrix((D_L, n_O), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt), "Y_left")]
     else:
         first = [(op, TestMatrix((D_R, n_O), seed=seed, name="omega", kind=test_kind, dtype=dt), "Y0")]
-    return run_and_certify(run, SSVDResult, op, (_single_pass, _multi_pass), sizes, identity=first, seed=seed,
+    single_pass = functools.partial(_single_pass, inner_sketch=inner_sketch)
+    return run_and_certify(run, SSVDResult, op, (single_pass, _multi_pass), sizes, identity=first, seed=seed,
                            test_kind=test_kind, dtype=dt, chunk=chunk, client=client, n_probes=n_probes,
                            residuals=residuals, progress=progress, verify=verify, gpu=gpu,
                            operator_id=operator_id)
 
 
-def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx):
-    """Paper Alg. 1 (module docstring): measure, QR, thin products, core; saves stage ``core``."""
+def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx, inner_sketch="auto"):
+    """Paper Alg. 1 (module docstring): measure, QR, thin products, core; saves stage ``core``.
+
+    ``inner_sketch`` (:mod:`._inner`): ``"store"`` measures ``Y = A [Ω_O, Ω_I]``;
+    ``"accumulate"`` measures ``A Ω_O`` as ``Y`` and ``Υ_Iᵀ A Ω_I`` as ``UY``.
+    """
     run, (D_L, D_R), n_outer, n_inner = ctx.run, op.shape, sizes.n_outer, sizes.n_inner
     gpu = ctx.gpu
     ups_outer = TestMatrix((D_L, n_outer), seed=seed, name="upsilon_outer", kind=test_kind, dtype=dt)
@@ -92,7 +105,15 @@ def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx):
     plan_R = sketch_plan(run, "Y_left", plan, D_L, D_R, n_outer)  # Aᵀ Υ_O: D_R rows
     # Alg. 1 lines 1-3: (M_LO*)ᵀ = Aᵀ Υ_O and A [Ω_O, Ω_I]
     Y_left = ctx.measure(op.H, ups_outer, "Y_left", plan_R)
-    Y = ctx.measure(op, omega, "Y", plan_L)
+    stored = (D_L * (2 * n_outer + n_inner) + 2 * D_R * n_outer) * dt.itemsize  # Y, Y_left, Q, P
+    mode = resolve_inner(run, inner_sketch, op, omega, ups_inner, plan_L.chunk, ctx.c_measure, dt.itemsize,
+                         inner_cols=n_inner, store_bytes=stored)
+    if mode == "store":
+        Y = ctx.measure(op, omega, "Y", plan_L)
+        UY = None
+    else:  # A Ω_O stored, Υ_Iᵀ A Ω_I projected in its tasks (the same n_O + n_I applications)
+        Y = ctx.measure(op, omega.columns(0, n_outer), "Y", plan_L)
+        UY = ctx.measure(op, omega.columns(n_outer, n_outer + n_inner), "UY", plan_L, project=ups_inner)
 
     with ctx.timed("qr"):
         Q = orthonormalize(run, sketch_rows(Y_left, plan_R.row_block), "Q", plan_R, client=ctx.c_linalg,
@@ -104,8 +125,12 @@ def _single_pass(op, sizes, seed, test_kind, dt, chunk, ctx):
     # (D_R rows); each block of Υ_I and Ω_I drawn once
     with ctx.timed("thin_products"):
         (_, br_L), (_, br_R) = plan_L.thin_blocking(D_L, TILE_ROWS), plan_R.thin_blocking(D_R, TILE_ROWS)
-        M_I, ups_P = inner_products([ups_inner], [on_device(sketch_rows(Y, plan_L.row_block, slice(
-            n_outer, n_outer + n_inner)), gpu), P], client=ctx.c_linalg, block_rows=br_L, gpu=gpu)
+        if UY is None:
+            M_I, ups_P = inner_products([ups_inner], [on_device(sketch_rows(Y, plan_L.row_block, slice(
+                n_outer, n_outer + n_inner)), gpu), P], client=ctx.c_linalg, block_rows=br_L, gpu=gpu)
+        else:
+            (ups_P,) = inner_products([ups_inner], [P], client=ctx.c_linalg, block_rows=br_L, gpu=gpu)
+            M_I = np.asarray(UY[...])
         (omega_Q,) = inner_products([omega.columns(n_outer, n_outer + n_inner)], [Q], client=ctx.c_linalg,
                                     block_rows=br_R, gpu=gpu)
 

@@ -172,9 +172,10 @@ def cholesky_factor(A, *, block_rows: int, client=None, check_finite=True) -> Ch
     prefix = key_prefix("cholesky-factor", src, bounds, check_finite)
     t0 = time.perf_counter()
     f = _cholesky_factor(src, src.blocks(bounds), bounds, prefix, check_finite, client, auto=False)
+    product = ", one solve by the product of the factors" if f.info["product_solve"] else ""
     logger.info("cholesky_factor: Cholesky QR in %d passes over A (final solve in %s%s; the final pass is the "
-                "caller's), %.2f s for the Gram passes", f.info["passes"], f.info["final"],
-                ", one solve by the product of the factors" if f.info["product_solve"] else "", time.perf_counter() - t0)
+                "caller's), %.2f s for the Gram passes", f.info["passes"], f.info["final"], product,
+                time.perf_counter() - t0)
     return f
 
 

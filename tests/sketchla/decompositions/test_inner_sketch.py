@@ -186,8 +186,9 @@ def test_interrupted_replacement_resumes_from_the_saved_factor(tmp_path, monkeyp
     assert run.get_stage("Q_factor") is not None and run.get_stage("Q") is None
     done = run.done_keys("Q")  # the bands that ran before band 2 (in the scheduler's order)
     assert "2" not in done and not run.done_keys("Y")
-    for band in ("0", "1", "2"):  # a recorded band's source is gone; the others are still there
-        assert os.path.exists(os.path.join(store, "Y", "c", band)) == (band not in done)
+    for band in ("0", "1", "2"):  # a recorded band's source files are gone; the others are still there
+        folder = os.path.join(store, "Y", "c", band)
+        assert bool(os.path.isdir(folder) and os.listdir(folder)) == (band not in done)
     assert op.columns == 25
     monkeypatch.setattr(_replace, "_replace_band", real)
     res = sk.seigh(lin, 12, 25, store=store, chunk=4, dtype="float64", overwrite_sketch=True, **RUN)
@@ -235,3 +236,28 @@ def test_no_inner_only_columns(tmp_path, kwargs):
     with pytest.warns(sk.IllConditionedCoreWarning):
         ref = sk.seigh(A, 12, 12, dtype="float64", inner_sketch="store", **RUN)
     np.testing.assert_allclose(got.eigenvalues, ref.eigenvalues, rtol=1e-8, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- SSVD (paper Alg. 1)
+def test_ssvd_accumulated_equals_stored_and_dense(tmp_path):
+    rng = np.random.default_rng(11)
+    U, _ = np.linalg.qr(rng.standard_normal((900, 60)))
+    V, _ = np.linalg.qr(rng.standard_normal((400, 60)))
+    s = 2.0 ** -np.arange(60.0)
+    A = (U * s) @ V.T
+    stored = sk.ssvd(A, 12, 25, store=str(tmp_path / "s"), dtype="float64", inner_sketch="store", **RUN)
+    accs = [sk.ssvd(A, 12, 25, store=str(tmp_path / f"a{c}"), dtype="float64", chunk=c, inner_sketch="accumulate",
+                    **RUN) for c in (3, 8)]
+    np.testing.assert_array_equal(accs[0].S, accs[1].S)  # bitwise, any chunking
+    np.testing.assert_allclose(accs[0].S, stored.S, rtol=1e-10)
+    np.testing.assert_allclose(accs[0].S[:6], s[:6], rtol=1e-2)  # within the single-pass sketch's own error
+    run = accs[0].store
+    assert run["Y"].shape == (900, 12) and run["UY"].shape == (25, 25)
+    assert _bytes(tmp_path / "s") - _bytes(tmp_path / "a3") >= 0.9 * 900 * 25 * 8
+
+
+def test_ssvd_bad_inner_sketch(tmp_path):
+    A = np.random.default_rng(0).standard_normal((60, 40))
+    with pytest.raises(ValueError, match="applies to single-pass runs"):
+        sk.ssvd(A, 5, passes=1, inner_sketch="store", store=str(tmp_path / "r"), **RUN)
+    assert not (tmp_path / "r").exists()
