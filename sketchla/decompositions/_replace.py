@@ -57,7 +57,8 @@ def orthonormalize_replacing(run, source: str, n: int, name: str, row_block: int
         src = run.group[source]
         factor = cholesky_factor(sketch_rows(src, row_block, slice(0, n)), block_rows=row_block, client=client)
         _save_factor(run, name, factor)
-        run.drop_chunks(source, [])  # its measurement records: the files are about to go
+    if run.done_keys(source):  # its measurement records go first: the files are about to go
+        run.drop_chunks(source, [])
     D = int(run.group[source].shape[0]) if source in run else None
     if D is None:
         raise RuntimeError(f"store {run.path!r}: stage {name!r} is unfinished but its source {source!r} is gone")
@@ -66,7 +67,6 @@ def orthonormalize_replacing(run, source: str, n: int, name: str, row_block: int
     bands = [(i, s, min(D, s + row_block)) for i, s in enumerate(range(0, D, row_block))]
     done = {k for k in run.done_keys(name) if k.isdigit()}
     for key, why in run.verify_done(name, done, verify=verify).items():
-        log.warning("band %s of %s fails verification (%s) but its source band is gone", key, name, why)
         raise RuntimeError(f"store {run.path!r}: band {key} of {name!r} is damaged ({why}) and the sketch it "
                            "came from was deleted (overwrite_sketch=True); run again with a new store")
     todo = [b for b in bands if str(b[0]) not in done]
