@@ -1,4 +1,4 @@
-"""Where a single-pass SEIGH keeps its inner sketch: stored, or accumulated as it is measured (issue 18.4).
+"""Where a single-pass SEIGH (or SSVD) keeps its inner sketch: stored, or accumulated as it is measured (issue 18.4).
 
 The inner sketch ``M_I = Υᵀ Y`` (``n_I × n_I``, paper Alg. 2 line 2) needs
 the columns ``Y[:, n_O:] = A Ω[:, n_O:]`` only through ``Υᵀ``. Two ways to
