@@ -261,3 +261,31 @@ def test_ssvd_bad_inner_sketch(tmp_path):
     with pytest.raises(ValueError, match="applies to single-pass runs"):
         sk.ssvd(A, 5, passes=1, inner_sketch="store", store=str(tmp_path / "r"), **RUN)
     assert not (tmp_path / "r").exists()
+
+
+# --------------------------------------------------------------------------- on a GPU (issue 17's kit runs these)
+@pytest.mark.gpu
+@pytest.mark.parametrize("kwargs", [dict(inner_sketch="accumulate"), dict(overwrite_sketch=True)])
+def test_gpu_accumulated_matches_cpu(tmp_path, kwargs):
+    """A CuPy operator and gpu=True (QR, thin products on CuPy blocks) give the CPU result (float64); the
+    projection runs on the host blocks the measurement hands back."""
+    import cupy
+
+    A, *_ = exp_decay(300, R=6, q=0.4, seed=3, signs=True)
+    cpu = sk.seigh(A, 10, 21, store=str(tmp_path / "cpu"), dtype="float64", **RUN, **kwargs)
+    gpu = sk.seigh(cupy.asarray(A), 10, 21, store=str(tmp_path / "gpu"), dtype="float64", gpu=True, **RUN, **kwargs)
+    np.testing.assert_allclose(gpu.eigenvalues, cpu.eigenvalues, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.gpu
+def test_gpu_project_columns_matches_numpy():
+    import cupy
+
+    from sketchla.projection import project_columns
+    from sketchla.random import TestMatrix
+
+    L = TestMatrix((70_000, 300), seed=1, name="upsilon", dtype="float64")
+    Y = np.random.default_rng(0).standard_normal((70_000, 7))
+    got = project_columns(L, cupy.asarray(Y), 5)
+    assert isinstance(got, cupy.ndarray)
+    np.testing.assert_allclose(cupy.asnumpy(got), project_columns(L, Y, 5), rtol=1e-12, atol=1e-9)
