@@ -57,8 +57,7 @@ def orthonormalize_replacing(run, source: str, n: int, name: str, row_block: int
         src = run.group[source]
         factor = cholesky_factor(sketch_rows(src, row_block, slice(0, n)), block_rows=row_block, client=client)
         _save_factor(run, name, factor)
-    if run.done_keys(source):  # its measurement records go first: the files are about to go
-        run.drop_chunks(source, [])
+    run.forget_all_done(source)  # its measurement records go first: the files are about to go
     D = int(run.group[source].shape[0]) if source in run else None
     if D is None:
         raise RuntimeError(f"store {run.path!r}: stage {name!r} is unfinished but its source {source!r} is gone")

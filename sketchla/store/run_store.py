@@ -231,25 +231,18 @@ class RunStore:
         self._require_writable()
         records.forget_done(self.location, check_name(name), key)
 
-    def drop_chunks(self, name: str, coords) -> None:
-        """Delete the chunk files ``coords`` (chunk indices) of array ``name`` and every
-        completion record of ``name`` (a record's manifest would no longer hold):
-        a stage that replaces an array band by band frees its disk as it goes."""
+    def forget_all_done(self, name: str) -> None:
+        """Drop every completion record of ``name``: its files are about to change or go (a stage
+        that replaces an array band by band), so no record may vouch for them any more."""
         self._require_writable()
         name = check_name(name)
-        arr = self.group[name]
         for key in list(self.done_keys(name)):
             records.forget_done(self.location, name, key)
-        for c in coords:
-            self.location.delete(f"{name}/{arr.metadata.encode_chunk_key(tuple(c))}")
 
     def drop_array(self, name: str) -> None:
         """Delete the array ``name``, its chunk files and its completion records."""
-        self._require_writable()
-        name = check_name(name)
-        for key in list(self.done_keys(name)):
-            records.forget_done(self.location, name, key)
-        self.location.remove_record(name)
+        self.forget_all_done(name)
+        self.location.remove_record(check_name(name))
 
     # -- stages -------------------------------------------------------------
     def set_stage(self, name: str, info: dict | None = None, *, arrays=()) -> None:
