@@ -446,10 +446,9 @@ def verify_operator(op, test, store, name, *, client=None, xp=None, verify="size
         return None
     col = intact[0] * chunk
     if project is None:  # a projected measurement names its projection (measure's project=)
-        spec = dict(arr.attrs.get("sketchla_measure", {}).get("project") or {})
+        spec = arr.attrs.get("sketchla_measure", {}).get("project")
         if spec:
-            project = TestMatrix(spec["shape"], seed=spec["seed"], name=spec["name"], kind=spec["kind"],
-                                 dtype=spec["dtype"])
+            project = TestMatrix.from_spec(spec)
     dtype = np.dtype(arr.dtype) if project is None else project.dtype
     column = test if _is_generated(test) else np.ascontiguousarray(test[:, col:col + 1])
     t0 = time.perf_counter()

@@ -135,6 +135,11 @@ class TestMatrix:
             "generator": "philox-blake2b-v1",
         }
 
+    @classmethod
+    def from_spec(cls, spec: dict) -> "TestMatrix":
+        """The matrix :meth:`spec` describes (e.g. read back from a stored array's attributes)."""
+        return cls(spec["shape"], seed=spec["seed"], name=spec["name"], kind=spec["kind"], dtype=spec["dtype"])
+
     def __eq__(self, other):
         return isinstance(other, TestMatrix) and self.spec() == other.spec()
 

@@ -184,3 +184,9 @@ def test_values_are_pinned_across_versions():
     np.testing.assert_array_equal(r, [-1.0, 1.0, -1.0, 1.0, 1.0, -1.0, -1.0, -1.0])
     s = TestMatrix((10, 2), seed=1, name="omega", kind="signs", dtype="float64").toarray()[:5].ravel()
     np.testing.assert_array_equal(s, [-1.0, 1.0, -1.0, 1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0])
+
+
+def test_from_spec_round_trips():
+    tm = TestMatrix((300, 7), seed=5, name="upsilon", kind="signs", dtype="float64")
+    again = TestMatrix.from_spec(tm.spec())
+    assert again == tm and np.array_equal(again.toarray(), tm.toarray())
