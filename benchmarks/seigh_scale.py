@@ -125,14 +125,23 @@ def _stage_models(c, a, qr_msg: str, block_rows: int) -> dict:
     }
 
 
+def _tree_bytes(path: str) -> int:
+    """Bytes of every file under ``path``; a file deleted while it is walked (a band of M_O that
+    Q replaced) counts 0."""
+    total = 0
+    for d, _, fs in os.walk(path):
+        for f in fs:
+            try:
+                total += os.path.getsize(os.path.join(d, f))
+            except OSError:
+                pass
+    return total
+
+
 def _array_bytes(store: str) -> dict:
     """Bytes on disk of each array of the run store (its files, metadata and records aside)."""
-    out = {}
-    for name in sorted(os.listdir(store)):
-        path = os.path.join(store, name)
-        if os.path.isdir(path) and not name.startswith("_"):
-            out[name] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
-    return out
+    return {name: _tree_bytes(os.path.join(store, name)) for name in sorted(os.listdir(store))
+            if os.path.isdir(os.path.join(store, name)) and not name.startswith("_")}
 
 
 class _PeakStore:
@@ -146,19 +155,9 @@ class _PeakStore:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _size(self) -> int:
-        total = 0
-        for d, _, fs in os.walk(self.store):
-            for f in fs:
-                try:
-                    total += os.path.getsize(os.path.join(d, f))
-                except OSError:  # deleted under us (a band replaced by Q)
-                    pass
-        return total
-
     def _loop(self):
         while not self._stop.wait(self.every):
-            self.peak = max(self.peak, self._size())
+            self.peak = max(self.peak, _tree_bytes(self.store))
 
     def __enter__(self):
         self._thread.start()
@@ -167,7 +166,7 @@ class _PeakStore:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._size())
+        self.peak = max(self.peak, _tree_bytes(self.store))
 
 
 def _footprint(res, a) -> dict:
@@ -176,7 +175,7 @@ def _footprint(res, a) -> dict:
     whole store (with ``Q``, which replaces ``Y`` under ``--overwrite-sketch``)."""
     store = str(res.store.path).removeprefix("file://")
     arrays = _array_bytes(store)
-    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(store) for f in fs)
+    total = _tree_bytes(store)
     mode = (res.store.get_stage("inner_sketch") or {}).get("mode") if not a.passes else None
     sketch = arrays.get("Y", 0) + arrays.get("UY", 0)
     formula = a.D * a.n_outer * 4 + a.n_inner ** 2 * 8
