@@ -1,4 +1,4 @@
-"""What the examples share: peak memory, a Gaussian Zarr matrix written block by block, a table."""
+"""What the examples share: peak memory, the largest principal angle, a table."""
 from __future__ import annotations
 
 import resource
@@ -9,6 +9,14 @@ def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / 2**20 if sys.platform == "darwin" else r / 1024
+
+
+def largest_angle(V1, V2) -> float:
+    """Largest principal angle (radians) between the column spans of V1 and V2 (n × k, orthonormal
+    columns), by :func:`sketchla.grassmann.principal_angles` (float32 bases: not checked)."""
+    from sketchla import grassmann
+
+    return float(grassmann.principal_angles(V1, V2, check=False).max())
 
 
 def print_table(rows, header):

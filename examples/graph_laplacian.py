@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_mib, print_table  # noqa: E402
+from _common import largest_angle, peak_rss_mib, print_table  # noqa: E402
 
 
 def planted_partition(n: int, c: int, d_in: int, d_out: int, seed: int):
@@ -86,12 +86,6 @@ class _Counted:
 
         self.op = LinearOperator(N.shape, matvec=matmat, matmat=matmat, rmatvec=matmat, rmatmat=matmat,
                                  dtype=N.dtype)
-
-
-def largest_angle(V1, V2) -> float:
-    """Largest principal angle (radians) between the column spans of V1 and V2 (n × c, orthonormal)."""
-    s = np.linalg.svd(V1.T @ V2, compute_uv=False)
-    return float(np.arccos(np.clip(s.min(), -1.0, 1.0)))
 
 
 def run_eigsh(N, c: int, tol: float):

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_mib, print_table  # noqa: E402
+from _common import largest_angle, peak_rss_mib, print_table  # noqa: E402
 
 
 def write_data(path, rows: int, p: int, rank: int, seed: int, block: int = 50_000):
@@ -71,12 +71,6 @@ def pca_out_of_core(X, workdir, k: int):
     return var, Vt, time.perf_counter() - t0
 
 
-def largest_angle(V1, V2) -> float:
-    """Largest principal angle (radians) between the row spans of V1 and V2 (k × p, orthonormal rows)."""
-    s = np.linalg.svd(V1 @ V2.T, compute_uv=False)
-    return float(np.arccos(np.clip(s.min(), -1.0, 1.0)))
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=200_000, help="samples N (default 200,000)")
@@ -110,7 +104,7 @@ def main(argv=None) -> int:
         sub = X.get_orthogonal_selection((rows, slice(None)))
         pca = PCA(n_components=a.k, svd_solver="full").fit(sub)
         t_sk = time.perf_counter() - t0
-        out = {"angle_vs_sklearn_subsample": largest_angle(Vt[:a.k], pca.components_)}
+        out = {"angle_vs_sklearn_subsample": largest_angle(Vt[:a.k].T, pca.components_.T)}
         table = [["sketchla tsqr (all rows)", t_ours, *ratio[:a.k]],
                  [f"sklearn PCA ({len(rows):,} rows)", t_sk, *pca.explained_variance_ratio_[:a.k]]]
         if a.exact:
@@ -121,7 +115,7 @@ def main(argv=None) -> int:
             t_np = time.perf_counter() - t0
             var_ref = S**2 / (a.rows - 1)
             out["max_rel_err_variance_vs_numpy"] = float(np.max(np.abs(var[:a.k] - var_ref[:a.k]) / var_ref[:a.k]))
-            out["angle_vs_numpy"] = largest_angle(Vt[:a.k], Vt_ref[:a.k])
+            out["angle_vs_numpy"] = largest_angle(Vt[:a.k].T, Vt_ref[:a.k].T)
             table.append(["numpy SVD (all rows, in memory)", t_np, *(var_ref / var_ref.sum())[:a.k]])
         print(f"PCA of a {a.rows:,} × {a.features} float32 matrix in Zarr ({a.rows * a.features * 4 / 1e9:.2f} GB, "
               f"written in {t_write:.1f} s); peak RSS after the out-of-core PCA {rss_ours:.0f} MiB")
