@@ -345,6 +345,14 @@ def cholesky_tsqr(src, out, bounds, prefix, out_dtype, check_finite, gpu, client
     return q, (f.r, f.e), f.info
 
 
+def describe(info: dict) -> str:
+    """``"Cholesky QR in k passes over A (final solve in …)"``: what ``info`` (of
+    :func:`cholesky_factor`) says was done, as ``tsqr`` logs it (the benchmarks' roofline parses it)."""
+    extra = ((", one solve by the product of the factors" if info["product_solve"] else "")
+             + (", a shifted step" if info["shifted"] else ""))
+    return f"Cholesky QR in {info['passes']} passes over A (final solve in {info['final']}{extra})"
+
+
 def _r_product(r, factors):
     """``R_k R_{k−1} ⋯ R_0`` (float64, upper triangular, positive diagonal)."""
     out = r

@@ -47,9 +47,9 @@ import warnings
 
 from ..graph_keys import ZarrOutput, key_prefix
 from ._args import check_options
-from ._blocks import _Source, plan_output
-from ._blocks import row_bounds
-from ._cholqr import CholeskyFactor, NotReproducibleError, cholesky_factor as _cholesky_factor, cholesky_tsqr
+from ..blocking import check_count
+from ._blocks import _Source, plan_output, row_bounds
+from ._cholqr import CholeskyFactor, NotReproducibleError, cholesky_factor as _cholesky_factor, cholesky_tsqr, describe
 from ._householder import householder_tsqr
 from ._kernels import unscale
 from ._tree import tree_fanin
@@ -116,13 +116,8 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
     check_options(client=client, check_finite=check_finite, gpu=gpu, fanin=fanin)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    src = _Source(A, "A", allow_memory=True, gpu=gpu)
+    src = _tall_source(A, gpu)
     D, n = src.shape
-    if n < 1 or D < 1:
-        raise ValueError(f"A must be non-empty, got shape {src.shape}")
-    if D < n:
-        raise ValueError(f"A must be tall (D >= n), got shape {src.shape}; "
-                         "TSQR of a wide matrix is not supported")
     out, block_rows, bounds, out_dtype = plan_output(src, out, (D, n), n, dtype, block_rows, client,
                                                      storage_options)
     fan = tree_fanin(n, block_rows, fanin)
@@ -142,9 +137,7 @@ def tsqr(A, out=None, *, block_rows=None, client=None, fanin=None, check_finite=
             logger.warning("tsqr auto: %s; Householder TSQR instead", exc)
     if result is not None:
         q, r, info = result
-        logger.info("tsqr: Cholesky QR in %d passes over A (final solve in %s%s%s), %.2f s", info["passes"],
-                    info["final"], ", one solve by the product of the factors" if info["product_solve"] else "",
-                    ", a shifted step" if info["shifted"] else "", time.perf_counter() - t0)
+        logger.info("tsqr: %s, %.2f s", describe(info), time.perf_counter() - t0)
     else:
         q, r = householder_tsqr(src, out, bounds, fan, prefix, out_dtype, check_finite, gpu, client)
         logger.info("tsqr: Householder TSQR, %.2f s in all", time.perf_counter() - t0)
@@ -164,19 +157,26 @@ def cholesky_factor(A, *, block_rows: int, client=None, check_finite=True) -> Ch
     raises ``ValueError`` (Householder TSQR has no such split).
     """
     check_options(client=client, check_finite=check_finite, gpu=False)
-    src = _Source(A, "A", allow_memory=True)
-    D, n = src.shape
-    if n < 1 or D < n:
-        raise ValueError(f"A must be tall and non-empty (D >= n >= 1), got shape {src.shape}")
-    bounds = row_bounds(D, int(block_rows))
+    src = _tall_source(A, gpu=False)
+    bounds = row_bounds(src.shape[0], check_count(block_rows, "block_rows", "rows per block of A"))
     prefix = key_prefix("cholesky-factor", src, bounds, check_finite)
     t0 = time.perf_counter()
     f = _cholesky_factor(src, src.blocks(bounds), bounds, prefix, check_finite, client, auto=False)
-    product = ", one solve by the product of the factors" if f.info["product_solve"] else ""
-    logger.info("cholesky_factor: Cholesky QR in %d passes over A (final solve in %s%s; the final pass is the "
-                "caller's), %.2f s for the Gram passes", f.info["passes"], f.info["final"], product,
+    logger.info("cholesky_factor: %s; the final pass is the caller's, %.2f s for the Gram passes", describe(f.info),
                 time.perf_counter() - t0)
     return f
+
+
+def _tall_source(A, gpu):
+    """``A`` as a :class:`._blocks._Source`, refused unless it is non-empty and tall (D ≥ n)."""
+    src = _Source(A, "A", allow_memory=True, gpu=gpu)
+    D, n = src.shape
+    if n < 1 or D < 1:
+        raise ValueError(f"A must be non-empty, got shape {src.shape}")
+    if D < n:
+        raise ValueError(f"A must be tall (D >= n), got shape {src.shape}; "
+                         "TSQR of a wide matrix is not supported")
+    return src
 
 
 def _as_result_r(r, src):

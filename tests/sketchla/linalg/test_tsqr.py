@@ -454,3 +454,7 @@ def test_cholesky_factor_refuses_what_cholesky_qr_refuses(rng):
         cholesky_factor(np.zeros((200, 5)), block_rows=50)
     with pytest.raises(ValueError, match="tall"):
         cholesky_factor(np.ones((3, 5)), block_rows=50)
+    with pytest.raises(ValueError, match=r"block_rows must be >= 1, got 0 \(rows per block of A\)"):
+        cholesky_factor(np.ones((30, 5)), block_rows=0)
+    with pytest.raises(TypeError, match="block_rows must be a positive int"):
+        cholesky_factor(np.ones((30, 5)), block_rows=2.5)
