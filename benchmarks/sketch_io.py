@@ -14,6 +14,12 @@ ones (CRC-32C only, every chunk written); times best of ``--repeats`` and as
 ratios to the former, bytes on disk too (Zarr pads the last row chunk to full
 height; uncompressed, that padding is stored).
 
+Table 3: that current store read back in row bands of ``2**15`` rows across all
+columns (how TSQR, the thin products and ``Q U`` stream a sketch) through Zarr's
+``array[r0:r1, :]`` and through :func:`sketchla.store.fastread.read_region`
+(the chunk files read directly, CRC-32C checked), best of ``--repeats``, as a
+ratio to Zarr in the same run.
+
     python benchmarks/sketch_io.py            # D = 134,154, n = 256 (SEIGH's overhead setting)
     python benchmarks/sketch_io.py --quick    # D = 20,000, n = 64
 """
@@ -34,6 +40,7 @@ from _report import best_seconds, write_report  # noqa: E402
 
 from sketchla.random import KINDS, TILE_ROWS, TestMatrix  # noqa: E402
 from sketchla.store import RunStore, write_every_chunk  # noqa: E402
+from sketchla.store.fastread import _layout, read_region  # noqa: E402
 
 ROWS = 2**15
 
@@ -60,6 +67,29 @@ def _store_row(name, path, Y, compressors, every_chunk, chunk, repeats):
     t_write = best_seconds(write, repeats)
     t_read = best_seconds(lambda: zarr.open_array(path, mode="r")[:], repeats)
     return {"store": name, "write_seconds": t_write, "read_seconds": t_read, "bytes_on_disk": _disk_bytes(path)}
+
+
+def _band_reads(path, Y, repeats) -> list:
+    """Table 3: row bands of the stored sketch through Zarr and through ``read_region`` (same bytes checked)."""
+    arr = zarr.open_array(path, mode="r")
+    if _layout(arr) is None:
+        raise RuntimeError(f"{path}: read_region would fall back to Zarr here; the comparison would be empty")
+    D = arr.shape[0]
+
+    def by(read):
+        def run():
+            for r0 in range(0, D, ROWS):
+                read(r0, min(D, r0 + ROWS))
+        return run
+
+    rows = [{"reader": "zarr: array[r0:r1, :]", "seconds": best_seconds(by(lambda r0, r1: arr[r0:r1, :]), repeats)},
+            {"reader": "sketchla.store.fastread.read_region",
+             "seconds": best_seconds(by(lambda r0, r1: read_region(arr, slice(r0, r1), slice(None))), repeats)}]
+    assert np.array_equal(read_region(arr, slice(None), slice(None)), Y)
+    for r in rows:
+        r["GB_per_s"] = Y.nbytes / r["seconds"] / 1e9
+        r["ratio_to_zarr"] = r["seconds"] / rows[0]["seconds"]
+    return rows
 
 
 def main(argv=None) -> int:
@@ -101,6 +131,7 @@ def main(argv=None) -> int:
                                  os.path.join(d, "middle.zarr"), Y, codecs, False, a.chunk, a.repeats))
         stores.append(_store_row("current: crc32c, every chunk written",
                                  os.path.join(d, "current.zarr"), Y, codecs, True, a.chunk, a.repeats))
+        bands = _band_reads(os.path.join(d, "current.zarr"), Y, a.repeats)
     f = stores[0]
     print(f"\nTable 2: a {a.D:,} × {a.n} float32 sketch ({Y.nbytes / 1e6:.0f} MB) in {ROWS} × {a.chunk} chunks "
           f"(best of {a.repeats}); ratios to the former store")
@@ -112,9 +143,14 @@ def main(argv=None) -> int:
         print(f"{s['store']:<44}{s['write_seconds']:>9.3f}{s['write_ratio']:>7.2f}{s['read_seconds']:>9.3f}"
               f"{s['read_ratio']:>7.2f}{s['bytes_on_disk'] / 1e6:>12.1f}{s['bytes_ratio']:>7.3f}")
 
+    print(f"\nTable 3: the current store read in bands of {ROWS} rows × all {a.n} columns (best of {a.repeats})")
+    print(f"{'reader':<44}{'seconds':>9}{'GB/s':>7}{'÷ zarr':>8}")
+    for b in bands:
+        print(f"{b['reader']:<44}{b['seconds']:>9.3f}{b['GB_per_s']:>7.2f}{b['ratio_to_zarr']:>8.3f}")
+
     write_report(a.out, {"setting": {"D": a.D, "n": a.n, "chunk": a.chunk, "rows": ROWS, "repeats": a.repeats,
                                      "generated_rows": rows, "cpu_count": os.cpu_count()},
-                         "generation": gen, "stores": stores})
+                         "generation": gen, "stores": stores, "band_reads": bands})
     return 0
 
 
