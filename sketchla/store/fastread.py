@@ -4,8 +4,9 @@ The streamed passes (TSQR, thin products, ``Q U``) read bands of rows across
 all columns of a sketch whose Zarr chunks are ``(row_block, chunk)`` with a
 measurement's few columns (``chunk`` = 4 in ``benchmarks/seigh_scale.py``):
 a band of a 512-column sketch is 128 chunk files. Through Zarr's array API
-such a band reads at about 1.1 GB/s on the project machine, through this
-module at about 4 GB/s with the CRC-32C checked (measured on 512 KiB chunks).
+such a band takes 1.36–1.45× the time of this module's read, CRC-32C checked
+as Zarr does (``benchmarks/sketch_io.py`` Table 3, same run, 2-core project
+machine: 1.14 vs 1.55 GB/s for 524,288 × 512 float32 in 2^15 × 4 chunks).
 
 :func:`read_region` reads the chunk files itself where it knows their exact
 encoding — the encoding :func:`.arrays.create_array` gives every array of a
